@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+import { createWriteStream } from "node:fs";
+import { rename } from "node:fs/promises";
+import { finished } from "node:stream/promises";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { loadModel, saveModel } from "./model-io";
+import { DEFAULTS } from "./params";
+import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
+import { resolveSource } from "./source";
+import { PRESETS } from "./synthetic";
+import { train } from "./train";
+
+const integer = (name: string, min = 0) => (value: string) => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${value}"`);
+  return n;
+};
+const number = (name: string) => (value: string) => {
+  const x = Number(value);
+  if (value.trim() === "" || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+  return x;
+};
+const idList = (value: string) => value.split(",").map((id) => integer("each movie id")(id.trim()));
+
+const DEFAULT_MODEL_DIR = "models/latest";
+
+const program = new Command("movielens-recsys")
+  .description("Item-based movie recommender for the MovieLens datasets (cosine neighbours, spec in ../shared/spec/pipeline.md).")
+  .showHelpAfterError();
+
+program.command("train")
+  .description("Run every pipeline step (ingest, genres, merge, sample, split, encode, CSR, neighbours, evaluate) and save the model.")
+  .addOption(new Option("--data <dir>", "a MovieLens directory holding ratings.csv and movies.csv").conflicts("synthetic"))
+  .addOption(new Option("--synthetic <preset>", "generate (once, cached) and use a synthetic MovieLens set").choices(Object.keys(PRESETS)))
+  .option("--model-dir <dir>", "where to write the model", DEFAULT_MODEL_DIR)
+  .option("--sample-users <n>", "keep only this many users, chosen by hash (default: all)", integer("--sample-users", 1))
+  .option("--seed <n>", "seed of sampling and the split", integer("--seed"), DEFAULTS.seed)
+  .option("--like-threshold <x>", "a rating >= this is a like", number("--like-threshold"), DEFAULTS.likeThreshold)
+  .option("--test-fraction <x>", "share of ratings held out for test", number("--test-fraction"), DEFAULTS.testFraction)
+  .option("--k <n>", "neighbours kept per movie", integer("--k", 1), DEFAULTS.k)
+  .option("--n <n>", "recommendations per user in evaluation", integer("--n", 1), DEFAULTS.n)
+  .option("--eval-users <n>", "evaluate this many users, chosen by hash (default: all)", integer("--eval-users", 1))
+  .addHelpText("after", "\nWith neither --data nor --synthetic, trains on the synthetic 'small' preset.\nExample: movielens-recsys train --data ../shared/data/ml-latest-small --model-dir models/small")
+  .action(async (o) => {
+    const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
+    console.log(`training on ${source}`);
+    const model = await train(dir, {
+      seed: o.seed, likeThreshold: o.likeThreshold, testFraction: o.testFraction, k: o.k, n: o.n,
+      sampleUsers: o.sampleUsers, evalUsers: o.evalUsers,
+    }, {
+      source,
+      onStage: (stage, ms, summary) => console.log(`${stage.padEnd(11)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
+    });
+    console.log(`\n${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
+    await saveModel(o.modelDir, model);
+    console.log(`model written to ${o.modelDir}`);
+  });
+
+program.command("recommend")
+  .description("Recommend movies to a user of the model, or to someone who liked the given movies.")
+  .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
+  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user")).conflicts("movies"))
+  .addOption(new Option("--movies <ids>", "comma-separated movieIds the person liked").argParser(idList))
+  .option("--n <n>", "how many", integer("--n", 1), DEFAULTS.n)
+  .action(async (o) => {
+    if (o.user === undefined && o.movies === undefined) program.error("recommend: give --user ID or --movies ID,ID,...");
+    const model = await loadModel(o.modelDir);
+    const result = o.user !== undefined ? recommendForUser(model, o.user, o.n) : recommendForMovies(model, o.movies, o.n);
+    if (result.fallback) console.log("no train likes for this user: the most popular movies instead");
+    console.log(recommendationTable(result.recommendations));
+  });
+
+program.command("similar")
+  .description("Movies most similar to one movie (its stored neighbours).")
+  .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
+  .requiredOption("--movie <id>", "a movieId", integer("--movie"))
+  .option("--n <n>", "how many", integer("--n", 1), DEFAULTS.n)
+  .action(async (o) => {
+    const model = await loadModel(o.modelDir);
+    console.log(recommendationTable(similarTo(model, o.movie, o.n).recommendations));
+  });
+
+program.command("export-neighbours")
+  .description("Write every movie's neighbours: movieId<TAB>neighbourMovieId:sim,... in stored order, sims with 6 decimals.")
+  .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
+  .requiredOption("--out <file>", "the file to write (replaced atomically)")
+  .action(async (o) => {
+    const { movies, neighbours } = await loadModel(o.modelDir);
+    const partial = `${o.out}.partial-${process.pid}`;
+    const out = createWriteStream(partial);
+    let lines = 0;
+    for (let m = 0; m < movies.movieId.length; m++) {
+      const start = neighbours.indptr[m], end = neighbours.indptr[m + 1];
+      if (start === end) continue;
+      const parts = [];
+      for (let p = start; p < end; p++) parts.push(`${movies.movieId[neighbours.indices[p]]}:${neighbours.sims[p].toFixed(6)}`);
+      if (!out.write(`${movies.movieId[m]}\t${parts.join(",")}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
+      lines++;
+    }
+    out.end();
+    await finished(out);
+    await rename(partial, o.out);
+    console.log(`${lines} movies with neighbours written to ${o.out}`);
+  });
+
+function metricsTable(metrics: Record<string, number>, baseline: Record<string, number>, n: number): string {
+  const rows = [["metric", "model", "popularity"]];
+  for (const [name, value] of Object.entries(metrics)) {
+    const show = (x: number) => (Number.isInteger(x) ? x.toLocaleString("en-US") : x.toFixed(4));
+    const label = ["precision", "recall", "ndcg"].includes(name) ? `${name}@${n}` : name;
+    rows.push([label, show(value), show(baseline[name])]);
+  }
+  return rows.map(([a, b, c]) => `${a.padEnd(14)}${b.padStart(10)}${c.padStart(12)}`).join("\n");
+}
+
+function recommendationTable(recs: Recommendation[]): string {
+  if (recs.length === 0) return "(no recommendations)";
+  return recs.map((r, i) => `${String(i + 1).padStart(3)}. ${String(r.movieId).padStart(7)}  ${r.score.toFixed(4).padStart(9)}  ${r.title}  [${r.genres.join(", ")}]`).join("\n");
+}
+
+program.parseAsync().catch((e: Error) => {
+  console.error(`error: ${e.message}`);
+  process.exitCode = 1;
+});

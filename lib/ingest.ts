@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { open, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { parse } from "csv-parse/sync";
+
+/** Ratings as columns; timestamp is dropped on read (spec step 2). */
+export interface Ratings {
+  userId: Int32Array;
+  movieId: Int32Array;
+  rating: Float32Array;
+}
+
+/** movies.csv as columns; `genres` is the raw `|`-separated field. */
+export interface Movies {
+  movieId: Int32Array;
+  title: string[];
+  genres: string[];
+}
+
+/** What was read, to fingerprint a model's input. */
+export interface FileInfo {
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+export class MovieLensFormatError extends Error {
+  override name = "MovieLensFormatError";
+}
+
+export type Progress = (done: number, total: number) => void;
+
+const RATINGS_HEADER = "userId,movieId,rating,timestamp";
+const MOVIES_HEADER = ["movieId", "title", "genres"];
+const CHUNK = 4 << 20;
+const MAX_ID = 0x7fffffff;
+
+/**
+ * Streams ratings.csv into typed arrays: no string or object per row.
+ * Copes with a BOM, CRLF or LF, and a missing final newline; any other
+ * irregularity throws a MovieLensFormatError naming file, line and value.
+ */
+export async function readRatings(file: string, onProgress?: Progress): Promise<{ ratings: Ratings; info: FileInfo }> {
+  const total = (await stat(file)).size;
+  const hash = createHash("sha256");
+  const handle = await open(file, "r");
+  let capacity = Math.max(1024, Math.ceil(total / 20));
+  let userId = new Int32Array(capacity);
+  let movieId = new Int32Array(capacity);
+  let rating = new Float32Array(capacity);
+  let count = 0;
+  const grow = () => {
+    capacity = Math.ceil(capacity * 1.5);
+    const u = new Int32Array(capacity), m = new Int32Array(capacity), r = new Float32Array(capacity);
+    u.set(userId); m.set(movieId); r.set(rating);
+    userId = u; movieId = m; rating = r;
+  };
+
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let kept = 0; // bytes of an unfinished line carried to the front of buf
+  let read = 0;
+  let line = 0;
+  let blankLine = 0; // a blank line is an error only if data follows it
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, kept, CHUNK - kept, null);
+      hash.update(buf.subarray(kept, kept + bytesRead));
+      read += bytesRead;
+      const end = kept + bytesRead;
+      const last = bytesRead === 0;
+      if (last && kept === 0) break;
+      let start = 0;
+      for (;;) {
+        let stop = buf.indexOf(10, start);
+        if (stop < 0 || stop >= end) {
+          if (!last) break;
+          stop = end; // final line without newline
+        }
+        line++;
+        let lineEnd = stop > start && buf[stop - 1] === 13 ? stop - 1 : stop;
+        if (line === 1) {
+          let s = start;
+          if (buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
+          const header = buf.toString("utf8", s, lineEnd);
+          if (header !== RATINGS_HEADER) {
+            throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${header}"`);
+          }
+        } else if (lineEnd === start) {
+          blankLine ||= line;
+        } else {
+          if (blankLine) throw new MovieLensFormatError(`${file}:${blankLine}: blank line before more ratings`);
+          if (count === capacity) grow();
+          // Hot path: parse "userId,movieId,rating,timestamp"; any surprise defers to ratingsLineError.
+          let p = start, c = 0, u = 0, m = 0, r = 0, digits = 0, ok = true;
+          while (p < lineEnd && (c = buf[p]) !== 44) { if (c < 48 || c > 57) ok = false; u = u * 10 + c - 48; p++; }
+          if (p === start || p === lineEnd || u > MAX_ID) ok = false;
+          const m0 = ++p;
+          while (p < lineEnd && (c = buf[p]) !== 44) { if (c < 48 || c > 57) ok = false; m = m * 10 + c - 48; p++; }
+          if (p === m0 || p === lineEnd || m > MAX_ID) ok = false;
+          const r0 = ++p;
+          while (p < lineEnd && (c = buf[p]) >= 48 && c <= 57) { r = r * 10 + c - 48; p++; }
+          if (p === r0) ok = false;
+          if (p < lineEnd && buf[p] === 46) {
+            let scale = 1;
+            p++;
+            while (p < lineEnd && (c = buf[p]) >= 48 && c <= 57) { r = r * 10 + c - 48; scale *= 10; p++; digits++; }
+            r /= scale;
+            if (digits === 0) ok = false;
+          }
+          if (p === lineEnd || buf[p] !== 44 || !(r >= 0.5 && r <= 5)) ok = false;
+          const t0 = ++p;
+          while (p < lineEnd && (c = buf[p]) >= 48 && c <= 57) p++;
+          if (p !== lineEnd || p === t0) ok = false;
+          if (!ok) throw new MovieLensFormatError(`${file}:${line}: ${ratingsLineError(buf.toString("utf8", start, lineEnd))}`);
+          userId[count] = u;
+          movieId[count] = m;
+          rating[count] = r;
+          count++;
+        }
+        start = stop + 1;
+        if (start >= end) break;
+      }
+      if (last) break;
+      kept = Math.max(0, end - start);
+      if (kept === CHUNK) throw new MovieLensFormatError(`${file}:${line + 1}: line longer than ${CHUNK} bytes`);
+      buf.copy(buf, 0, start, end);
+      onProgress?.(read, total);
+    }
+  } finally {
+    await handle.close();
+  }
+  if (line === 0) throw new MovieLensFormatError(`${file}: empty file, expected header "${RATINGS_HEADER}"`);
+  onProgress?.(read, total);
+  return {
+    ratings: { userId: userId.slice(0, count), movieId: movieId.slice(0, count), rating: rating.slice(0, count) },
+    info: { file: path.basename(file), bytes: total, sha256: hash.digest("hex") },
+  };
+}
+
+/** Says what is wrong with a ratings line that the fast parser refused. */
+function ratingsLineError(text: string): string {
+  const fields = text.split(",");
+  if (fields.length !== 4) return `expected 4 fields (${RATINGS_HEADER}), got ${fields.length}: "${text}"`;
+  const [u, m, r, t] = fields;
+  for (const [name, value] of [["userId", u], ["movieId", m]] as const) {
+    if (!/^\d+$/.test(value) || Number(value) > MAX_ID) return `${name} is not a non-negative 32-bit integer: "${value}"`;
+  }
+  if (!/^\d+(\.\d+)?$/.test(r)) return `rating is not a number: "${r}"`;
+  if (!(Number(r) >= 0.5 && Number(r) <= 5)) return `rating ${r} is outside 0.5..5`;
+  return `timestamp is not an integer: "${t}"`;
+}
+
+/** Reads movies.csv with an RFC 4180 parser (titles hold commas and quotes). */
+export async function readMovies(file: string): Promise<{ movies: Movies; info: FileInfo }> {
+  const bytes = await readFile(file);
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    records = parse(bytes, { bom: true, skip_empty_lines: true, info: true }) as unknown as typeof records;
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    throw new MovieLensFormatError(`${file}:${err.lines ?? "?"}: ${err.message}`);
+  }
+  const header = (records[0]?.record ?? []).join(",");
+  if (header !== MOVIES_HEADER.join(",")) {
+    throw new MovieLensFormatError(`${file}:1: expected header "${MOVIES_HEADER.join(",")}", got "${header}"`);
+  }
+  const n = records.length - 1;
+  const movies: Movies = { movieId: new Int32Array(n), title: new Array<string>(n), genres: new Array<string>(n) };
+  const firstLine = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const { record, info } = records[i + 1];
+    const where = `${file}:${info.lines}`;
+    if (record.length !== 3) throw new MovieLensFormatError(`${where}: expected 3 fields (movieId,title,genres), got ${record.length}`);
+    const [id, title, genres] = record;
+    if (!/^\d+$/.test(id) || Number(id) > MAX_ID) throw new MovieLensFormatError(`${where}: movieId is not a non-negative 32-bit integer: "${id}"`);
+    const movieId = Number(id);
+    const seen = firstLine.get(movieId);
+    if (seen !== undefined) throw new MovieLensFormatError(`${where}: duplicate movieId ${movieId} (first on line ${seen})`);
+    firstLine.set(movieId, info.lines);
+    movies.movieId[i] = movieId;
+    movies.title[i] = title;
+    movies.genres[i] = genres;
+  }
+  return { movies, info: { file: path.basename(file), bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } };
+}
+
+/** Reads a MovieLens directory (ratings.csv and movies.csv). */
+export async function readMovieLens(dir: string, onProgress?: Progress): Promise<{ ratings: Ratings; movies: Movies; files: FileInfo[] }> {
+  const movies = await readMovies(path.join(dir, "movies.csv"));
+  const ratings = await readRatings(path.join(dir, "ratings.csv"), onProgress);
+  return { ratings: ratings.ratings, movies: movies.movies, files: [ratings.info, movies.info] };
+}

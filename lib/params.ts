@@ -1,0 +1,41 @@
+/** Defaults of every pipeline parameter (spec, "Steps"). */
+export const DEFAULTS = {
+  seed: 42,
+  likeThreshold: 3,
+  testFraction: 0.5,
+  k: 100,
+  n: 10,
+} as const;
+
+export interface Params {
+  seed: number;
+  likeThreshold: number;
+  testFraction: number;
+  k: number;
+  n: number;
+  /** Keep this many users (spec step 3); undefined keeps all. */
+  sampleUsers?: number;
+  /** Evaluate this many users (spec step 12); undefined evaluates all. */
+  evalUsers?: number;
+}
+
+/** Defaults overlaid with `options`, each value checked. */
+export function resolveParams(options: Partial<Params> = {}): Params {
+  const params: Params = { ...DEFAULTS, ...stripUndefined(options) };
+  const { seed, likeThreshold, testFraction, k, n, sampleUsers, evalUsers } = params;
+  if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isFinite(likeThreshold)) throw new RangeError(`likeThreshold must be a number, got ${likeThreshold}`);
+  if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
+  for (const [name, value] of [["sampleUsers", sampleUsers], ["evalUsers", evalUsers]] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
+  }
+  return params;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,157 @@
+import { genresOf } from "./features";
+import type { Model } from "./model-io";
+import type { Neighbours } from "./neighbours";
+import { indexOf } from "./split";
+import { topK } from "./topk";
+
+/** Movies (by movieId_enc) best first with their scores; fallback says the popular list stood in. */
+export interface Ranking {
+  movies: Int32Array;
+  scores: Float64Array;
+  fallback: null | "popular";
+}
+
+interface Scratch {
+  score: Float64Array;
+  seen: Int32Array;
+  excluded: Int32Array;
+  touched: Int32Array;
+  candidates: Int32Array;
+  values: Float64Array;
+  stamp: number;
+}
+
+const scratches = new WeakMap<Neighbours, Scratch>();
+
+function scratchFor(neighbours: Neighbours): Scratch {
+  let s = scratches.get(neighbours);
+  if (!s) {
+    const n = neighbours.indptr.length - 1;
+    s = {
+      score: new Float64Array(n), seen: new Int32Array(n), excluded: new Int32Array(n), touched: new Int32Array(n),
+      candidates: new Int32Array(n), values: new Float64Array(n), stamp: 0,
+    };
+    scratches.set(neighbours, s);
+  }
+  return s;
+}
+
+/**
+ * Spec step 10: score(j) = sum of sim(m, j) over m in `history` (ascending movieId_enc), in double,
+ * movies in `rated` excluded, top n by score then movieId_enc. An empty history gets `popular`.
+ */
+export function rankFromHistory(
+  neighbours: Neighbours, popular: Int32Array, history: ArrayLike<number>, rated: ArrayLike<number>, n: number,
+): Ranking {
+  const s = scratchFor(neighbours);
+  const stamp = ++s.stamp;
+  for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
+  if (history.length === 0) return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
+  const { indptr, indices, sims } = neighbours;
+  const { score, seen, excluded, touched, candidates, values } = s;
+  let nTouched = 0;
+  for (let h = 0; h < history.length; h++) {
+    const m = history[h];
+    for (let p = indptr[m]; p < indptr[m + 1]; p++) {
+      const j = indices[p];
+      if (seen[j] !== stamp) {
+        seen[j] = stamp;
+        score[j] = 0;
+        touched[nTouched++] = j;
+      }
+      score[j] += sims[p];
+    }
+  }
+  let nCandidates = 0;
+  for (let t = 0; t < nTouched; t++) {
+    const j = touched[t];
+    if (excluded[j] !== stamp) {
+      candidates[nCandidates] = j;
+      values[nCandidates++] = score[j];
+    }
+  }
+  const movies = new Int32Array(n), scores = new Float64Array(n);
+  const got = topK(candidates, values, nCandidates, n, movies, scores, new Int32Array(n));
+  return { movies: movies.slice(0, got), scores: scores.slice(0, got), fallback: null };
+}
+
+/** The n most-liked train movies not excluded (the popularity baseline and the empty-history fallback). */
+function rankPopular(popular: Int32Array, excluded: Int32Array, stamp: number, n: number): Omit<Ranking, "fallback"> {
+  const movies: number[] = [];
+  for (let i = 0; i < popular.length && movies.length < n; i++) if (excluded[popular[i]] !== stamp) movies.push(popular[i]);
+  return { movies: Int32Array.from(movies), scores: new Float64Array(movies.length) };
+}
+
+/** The popularity baseline for a user who rated `rated` in train (spec, "Popularity baseline"). */
+export function rankPopularFor(neighbours: Neighbours, popular: Int32Array, rated: ArrayLike<number>, n: number): Ranking {
+  const s = scratchFor(neighbours);
+  const stamp = ++s.stamp;
+  for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
+  return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
+}
+
+/** Movies by train likes descending, ties by movieId_enc; only movies with a like. */
+export function popularOrder(likes: Int32Array): Int32Array {
+  const order = Array.from(likes.keys()).filter((m) => likes[m] > 0);
+  order.sort((a, b) => likes[b] - likes[a] || a - b);
+  return Int32Array.from(order);
+}
+
+/** A recommended movie as the CLI and the server show it. */
+export interface Recommendation {
+  movieId: number;
+  title: string;
+  genres: string[];
+  score: number;
+}
+
+export class UnknownIdError extends Error {
+  override name = "UnknownIdError";
+  constructor(readonly kind: "userId" | "movieId", readonly ids: number[]) {
+    super(`unknown ${kind}${ids.length > 1 ? "s" : ""}: ${ids.join(", ")}`);
+  }
+}
+
+function describe(model: Model, ranking: Ranking): { recommendations: Recommendation[]; fallback: null | "popular" } {
+  const { movies } = model;
+  const recommendations = Array.from(ranking.movies, (m, i) => ({
+    movieId: movies.movieId[m],
+    title: movies.title[m],
+    genres: genresOf(movies.genres[m]),
+    score: ranking.fallback ? movies.likes[m] : ranking.scores[i],
+  }));
+  return { recommendations, fallback: ranking.fallback };
+}
+
+/** Recommendations for a known user from their train history (spec step 10). */
+export function recommendForUser(model: Model, userId: number, n: number) {
+  const u = indexOf(model.users.userId, userId);
+  if (u < 0) throw new UnknownIdError("userId", [userId]);
+  const { indptr, indices, liked } = model.users;
+  const rated = indices.subarray(indptr[u], indptr[u + 1]);
+  const history = rated.filter((_, i) => liked[indptr[u] + i] === 1);
+  return describe(model, rankFromHistory(model.neighbours, model.popular, history, rated, n));
+}
+
+/** Recommendations for someone who liked `movieIds` (a user the model has not seen). */
+export function recommendForMovies(model: Model, movieIds: number[], n: number) {
+  const encs = movieIds.map((id) => indexOf(model.movies.movieId, id));
+  const unknown = movieIds.filter((_, i) => encs[i] < 0);
+  if (unknown.length > 0) throw new UnknownIdError("movieId", unknown);
+  const history = Int32Array.from(new Set(encs)).sort();
+  return describe(model, rankFromHistory(model.neighbours, model.popular, history, history, n));
+}
+
+/** A movie's stored neighbours (spec step 11), the first n. */
+export function similarTo(model: Model, movieId: number, n: number) {
+  const m = movieEnc(model, movieId);
+  const { indptr, indices, sims } = model.neighbours;
+  const end = Math.min(indptr[m + 1], indptr[m] + n);
+  return describe(model, { movies: indices.slice(indptr[m], end), scores: Float64Array.from(sims.subarray(indptr[m], end)), fallback: null });
+}
+
+function movieEnc(model: Model, movieId: number): number {
+  const m = indexOf(model.movies.movieId, movieId);
+  if (m < 0) throw new UnknownIdError("movieId", [movieId]);
+  return m;
+}

@@ -1,0 +1,114 @@
+import { filterRatings } from "./features";
+import { FNV_OFFSET, fnvDecimal, fnvString } from "./hash";
+import type { Ratings } from "./ingest";
+
+/**
+ * The `count` ids with the smallest (fnv1a32("<seed>:<word>:<id>"), id): user sampling
+ * (spec step 3, word "user") and evaluation sampling (step 12, word "eval").
+ */
+export function hashSample(ids: Int32Array, count: number, seed: number, word: string): Int32Array {
+  if (count >= ids.length) return ids;
+  const prefix = fnvString(FNV_OFFSET, `${seed}:${word}:`);
+  const hashes = Uint32Array.from(ids, (id) => fnvDecimal(prefix, id));
+  const order = Array.from(ids.keys()).sort((a, b) => hashes[a] - hashes[b] || ids[a] - ids[b]);
+  return Int32Array.from(order.slice(0, count), (i) => ids[i]).sort();
+}
+
+/** Distinct values of `ids`, ascending. */
+export function distinct(ids: Int32Array): Int32Array {
+  let max = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
+  if (max >= 1 << 26) {
+    const sorted = ids.slice().sort();
+    let n = 0;
+    for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i];
+    return sorted.slice(0, n);
+  }
+  const seen = new Uint8Array(max + 1);
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) if (!seen[ids[i]]) { seen[ids[i]] = 1; n++; }
+  const values = new Int32Array(n);
+  for (let v = 0, j = 0; v <= max; v++) if (seen[v]) values[j++] = v;
+  return values;
+}
+
+/** Keeps the ratings of `sampleUsers` users chosen by hash (spec step 3); all when undefined. */
+export function sampleUsers(ratings: Ratings, sampleUsers: number | undefined, seed: number): Ratings {
+  if (sampleUsers === undefined) return ratings;
+  const users = distinct(ratings.userId);
+  if (sampleUsers >= users.length) return ratings;
+  const kept = new Set(hashSample(users, sampleUsers, seed, "user"));
+  const keep = new Uint8Array(ratings.userId.length);
+  for (let i = 0; i < keep.length; i++) keep[i] = kept.has(ratings.userId[i]) ? 1 : 0;
+  return filterRatings(ratings, keep);
+}
+
+/** liked = rating >= likeThreshold (spec step 4). */
+export function likedOf(ratings: Ratings, likeThreshold: number): Uint8Array {
+  const liked = new Uint8Array(ratings.rating.length);
+  for (let i = 0; i < liked.length; i++) liked[i] = ratings.rating[i] >= likeThreshold ? 1 : 0;
+  return liked;
+}
+
+/**
+ * 1 where a rating is test: fnv1a32("<seed>:<word>:<userId>:<movieId>") % 10000 < testFraction * 10000
+ * (spec step 5 with word "split"; the validation split uses "valid").
+ */
+export function splitRatings(ratings: Ratings, testFraction: number, seed: number, word = "split"): Uint8Array {
+  const { userId, movieId } = ratings;
+  const isTest = new Uint8Array(userId.length);
+  const threshold = testFraction * 10000;
+  const prefix = fnvString(FNV_OFFSET, `${seed}:${word}:`);
+  let lastUser = -1, userPrefix = 0;
+  for (let i = 0; i < isTest.length; i++) {
+    if (userId[i] !== lastUser) {
+      lastUser = userId[i];
+      userPrefix = fnvString(fnvDecimal(prefix, lastUser), ":");
+    }
+    isTest[i] = fnvDecimal(userPrefix, movieId[i]) % 10000 < threshold ? 1 : 0;
+  }
+  return isTest;
+}
+
+/** Encoding (spec step 6): ids ranked ascending; `userIds[enc]` and `movieIds[enc]` map back. */
+export interface Encoding {
+  userIds: Int32Array;
+  movieIds: Int32Array;
+  userEnc: Int32Array;
+  movieEnc: Int32Array;
+}
+
+export function encode(ratings: Ratings): Encoding {
+  const [userIds, userEnc] = rank(ratings.userId);
+  const [movieIds, movieEnc] = rank(ratings.movieId);
+  return { userIds, movieIds, userEnc, movieEnc };
+}
+
+/** The distinct ids ascending, and each value's rank among them. */
+function rank(ids: Int32Array): [Int32Array, Int32Array] {
+  const values = distinct(ids);
+  const ranks = new Int32Array(ids.length);
+  const max = values.length ? values[values.length - 1] : 0;
+  if (max < 1 << 26) {
+    const lookup = new Int32Array(max + 1);
+    values.forEach((v, i) => (lookup[v] = i));
+    for (let i = 0; i < ids.length; i++) ranks[i] = lookup[ids[i]];
+  } else {
+    const lookup = new Map<number, number>();
+    values.forEach((v, i) => lookup.set(v, i));
+    for (let i = 0; i < ids.length; i++) ranks[i] = lookup.get(ids[i])!;
+  }
+  return [values, ranks];
+}
+
+/** The encoded index of `id` in ascending `ids`, or -1. */
+export function indexOf(ids: Int32Array, id: number): number {
+  let lo = 0, hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (ids[mid] === id) return mid;
+    if (ids[mid] < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
