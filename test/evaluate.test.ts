@@ -1,0 +1,36 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { csrFromDense } from "../lib/csr";
+import { evaluate, evaluationUsers } from "../lib/evaluate";
+import type { Neighbours } from "../lib/neighbours";
+
+test("every metric on a hand-worked example (n = 3)", () => {
+  const X_test = csrFromDense([
+    [0, 1, 1, 0, 0, 0, 0, 0], // relevant {1, 2}
+    [1, 0, 0, 0, 0, 0, 0, 0], // relevant {0}
+    [1, 0, 0, 1, 1, 1, 0, 0], // relevant {0, 3, 4, 5}
+  ]);
+  const top = [[1, 5, 2], [3, 4, 5], [0]]; // hits 2, 0, 1 (user 2 got a single recommendation)
+  // movies 0-7 have neighbours except 6: 7 movies
+  const neighbours: Neighbours = { indptr: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 6, 7]), indices: new Int32Array(7), sims: new Float32Array(7) };
+  const m = evaluate(Int32Array.from([0, 1, 2]), X_test, (u) => top[u], 3, neighbours);
+  const ndcg0 = (1 + 1 / 2) / (1 + 1 / Math.log2(3)); // hits at ranks 1 and 3, ideal over 2 items
+  const ndcg2 = 1 / (1 + 1 / Math.log2(3) + 1 / 2); // hit at rank 1, ideal over 3 items
+  assert.equal(m.precision, (2 / 3 + 0 + 1 / 3) / 3);
+  assert.equal(m.recall, (1 + 0 + 1 / 4) / 3);
+  assert.equal(m.hitrate, 2 / 3);
+  assert.equal(m.total_hits, 2);
+  assert.equal(m.total_liked, 7);
+  assert.equal(m.users, 3);
+  assert.ok(Math.abs(m.ndcg - (ndcg0 + 0 + ndcg2) / 3) < 1e-15, `ndcg ${m.ndcg}`);
+  assert.equal(m.coverage, 6 / 7);
+});
+
+test("evaluated users have a train like and a test like; evalUsers samples them by hash", () => {
+  const X_train = csrFromDense([[1, 0], [0, 0], [1, 1], [0, 1], [1, 0], [1, 0], [1, 0], [1, 0], [1, 0], [1, 1]]);
+  const X_test = csrFromDense([[0, 1], [1, 0], [0, 0], [1, 0], [0, 1], [0, 1], [0, 1], [0, 1], [0, 1], [1, 0]]);
+  const userIds = Int32Array.from({ length: 10 }, (_, u) => u + 1);
+  assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, undefined, 42)], [0, 3, 4, 5, 6, 7, 8, 9]);
+  // eligible ids {1, 4..10}; seed 7: the 4 smallest (fnv1a32("7:eval:<id>"), id) are 1, 4, 8, 9
+  assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, 4, 7)], [0, 3, 7, 8]);
+});

@@ -1,0 +1,61 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { fnv1a32 } from "../lib/hash";
+import type { Ratings } from "../lib/ingest";
+import { distinct, encode, hashSample, indexOf, likedOf, sampleUsers, splitRatings } from "../lib/split";
+
+const ratings = (rows: [number, number, number][]): Ratings => ({
+  userId: Int32Array.from(rows, (r) => r[0]),
+  movieId: Int32Array.from(rows, (r) => r[1]),
+  rating: Float32Array.from(rows, (r) => r[2]),
+});
+
+test("split on hand-checked rows (seed 42, testFraction 0.5)", () => {
+  // fnv1a32("42:split:1:1") % 10000 = 5453 -> train; "42:split:1:3" -> 215 -> test; ...
+  const r = ratings([[1, 1, 4], [1, 3, 4], [1, 6, 4], [2, 318, 3], [610, 168252, 5]]);
+  assert.deepEqual([...splitRatings(r, 0.5, 42)], [0, 1, 1, 1, 0]);
+  assert.deepEqual([...splitRatings(r, 0.02, 42)], [0, 0, 0, 0, 0]);
+  assert.deepEqual([...splitRatings(r, 0.03, 42)], [0, 1, 0, 0, 0]);
+  assert.deepEqual([...splitRatings(r, 1, 42)], [1, 1, 1, 1, 1]);
+});
+
+test("split equals the spec's string formula on random rows, any row order", () => {
+  const rows: [number, number, number][] = [];
+  for (let i = 0; i < 2000; i++) rows.push([1 + ((i * 7919) % 97), 1 + ((i * 104729) % 5003), 3]);
+  for (const [seed, fraction, word] of [[42, 0.5, "split"], [7, 0.2, "split"], [42, 0.3, "valid"]] as const) {
+    const got = splitRatings(ratings(rows), fraction, seed, word);
+    rows.forEach(([u, m], i) => {
+      assert.equal(got[i], fnv1a32(`${seed}:${word}:${u}:${m}`) % 10000 < fraction * 10000 ? 1 : 0, `row ${u},${m}`);
+    });
+  }
+});
+
+test("hashSample keeps the ids with the smallest (hash, id)", () => {
+  const ids = Int32Array.from({ length: 10 }, (_, i) => i + 1);
+  assert.deepEqual([...hashSample(ids, 3, 42, "user")], [4, 6, 7]);
+  assert.deepEqual([...hashSample(ids, 4, 7, "eval")], [1, 2, 8, 9]);
+  assert.equal(hashSample(ids, 10, 42, "user"), ids);
+});
+
+test("sampleUsers keeps every rating of the sampled users and nothing else", () => {
+  const rows: [number, number, number][] = [];
+  for (let u = 1; u <= 10; u++) for (let m = 1; m <= u; m++) rows.push([u, m, 4]);
+  const kept = sampleUsers(ratings(rows), 3, 42);
+  assert.deepEqual([...distinct(kept.userId)], [4, 6, 7]);
+  assert.equal(kept.userId.length, 4 + 6 + 7);
+  assert.equal(sampleUsers(ratings(rows), undefined, 42).userId.length, rows.length);
+});
+
+test("liked is rating >= threshold", () => {
+  assert.deepEqual([...likedOf(ratings([[1, 1, 2.5], [1, 2, 3], [1, 3, 5], [1, 4, 0.5]]), 3)], [0, 1, 1, 0]);
+});
+
+test("encode ranks ids ascending, including sparse and large ids", () => {
+  const enc = encode(ratings([[30, 296, 4], [5, 1, 4], [30, 1, 3], [100_000_000, 50, 2]]));
+  assert.deepEqual([...enc.userIds], [5, 30, 100_000_000]);
+  assert.deepEqual([...enc.userEnc], [1, 0, 1, 2]);
+  assert.deepEqual([...enc.movieIds], [1, 50, 296]);
+  assert.deepEqual([...enc.movieEnc], [2, 0, 0, 1]);
+  assert.equal(indexOf(enc.movieIds, 50), 1);
+  assert.equal(indexOf(enc.movieIds, 51), -1);
+});
