@@ -3,6 +3,9 @@ import { createWriteStream } from "node:fs";
 import { rename } from "node:fs/promises";
 import { finished } from "node:stream/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { azureCommand } from "./azure/cli";
+import { BLOB_LOCATION_HELP } from "./blob";
+import { downloadCommand } from "./download";
 import { loadModel, saveModel } from "./model-io";
 import { DEFAULTS } from "./params";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
@@ -30,7 +33,7 @@ const program = new Command("movielens-recsys")
 
 program.command("train")
   .description("Run every pipeline step (ingest, genres, merge, sample, split, encode, CSR, neighbours, evaluate) and save the model.")
-  .addOption(new Option("--data <dir>", "a MovieLens directory holding ratings.csv and movies.csv").conflicts("synthetic"))
+  .addOption(new Option("--data <dir>", "a MovieLens directory holding ratings.csv and movies.csv, or a Blob location (below)").conflicts("synthetic"))
   .addOption(new Option("--synthetic <preset>", "generate (once, cached) and use a synthetic MovieLens set").choices(Object.keys(PRESETS)))
   .option("--model-dir <dir>", "where to write the model", DEFAULT_MODEL_DIR)
   .option("--sample-users <n>", "keep only this many users, chosen by hash (default: all)", integer("--sample-users", 1))
@@ -40,7 +43,7 @@ program.command("train")
   .option("--k <n>", "neighbours kept per movie", integer("--k", 1), DEFAULTS.k)
   .option("--n <n>", "recommendations per user in evaluation", integer("--n", 1), DEFAULTS.n)
   .option("--eval-users <n>", "evaluate this many users, chosen by hash (default: all)", integer("--eval-users", 1))
-  .addHelpText("after", "\nWith neither --data nor --synthetic, trains on the synthetic 'small' preset.\nExample: movielens-recsys train --data ../shared/data/ml-latest-small --model-dir models/small")
+  .addHelpText("after", `\nWith neither --data nor --synthetic, trains on the synthetic 'small' preset.\nExample: movielens-recsys train --data ../shared/data/ml-latest-small --model-dir models/small\n\n${BLOB_LOCATION_HELP}`)
   .action(async (o) => {
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`training on ${source}`);
@@ -102,6 +105,9 @@ program.command("export-neighbours")
     await rename(partial, o.out);
     console.log(`${lines} movies with neighbours written to ${o.out}`);
   });
+
+program.addCommand(downloadCommand);
+program.addCommand(azureCommand);
 
 function metricsTable(metrics: Record<string, number>, baseline: Record<string, number>, n: number): string {
   const rows = [["metric", "model", "popularity"]];

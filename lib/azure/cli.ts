@@ -1,0 +1,70 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { AZURE_ENV_HELP, connect } from "./client";
+import {
+  DEFAULT_SETTINGS, type Settings, createDataAsset, createDeployment, createEndpoint, createEnvironment, deploy, invoke,
+  jobNameOf, registerModel, scoredTable, setTraffic, settingsFrom, submitJob, waitForJob,
+} from "./steps";
+
+const positive = (name: string) => (value: string) => {
+  const x = Number(value);
+  if (!(x > 0)) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+  return x;
+};
+const integer = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
+  return Number(value);
+};
+
+type Key = keyof Settings;
+const OPTIONS: Record<Key, () => Option> = {
+  data: () => new Option("--data <location>", "the MovieLens folder: a Blob location or azureml://datastores/<ds>/paths/<path> (default $AZUREML_DATA)"),
+  dataName: () => new Option("--data-name <name>", "data asset name").default(DEFAULT_SETTINGS.dataName),
+  dataVersion: () => new Option("--data-version <v>", "data asset version").default(DEFAULT_SETTINGS.dataVersion),
+  image: () => new Option("--image <image>", "the deploy/Dockerfile image, e.g. <acr>.azurecr.io/movielens-recsys:0.1.0 (default $AZUREML_IMAGE)"),
+  environmentName: () => new Option("--environment-name <name>", "environment name").default(DEFAULT_SETTINGS.environmentName),
+  environmentVersion: () => new Option("--environment-version <v>", "environment version").default(DEFAULT_SETTINGS.environmentVersion),
+  compute: () => new Option("--compute <name>", `compute cluster for the job (default $AZUREML_COMPUTE, else ${DEFAULT_SETTINGS.compute})`),
+  jobName: () => new Option("--job-name <name>", "job name (default movielens-train-<hash of the job>, so a re-run finds the same job)"),
+  modelName: () => new Option("--model-name <name>", "registered model name").default(DEFAULT_SETTINGS.modelName),
+  modelVersion: () => new Option("--model-version <v>", "registered model version").default(DEFAULT_SETTINGS.modelVersion),
+  endpoint: () => new Option("--endpoint <name>", "online endpoint name (default $AZUREML_ENDPOINT, else movielens-<hash of the workspace>)"),
+  deployment: () => new Option("--deployment <name>", "deployment name").default(DEFAULT_SETTINGS.deployment),
+  instanceType: () => new Option("--instance-type <sku>", "VM size of the deployment").default(DEFAULT_SETTINGS.instanceType),
+  user: () => new Option("--user <id>", "userId to recommend for").argParser(integer("--user")).default(DEFAULT_SETTINGS.user),
+  n: () => new Option("--n <n>", "how many recommendations").argParser(integer("--n")).default(DEFAULT_SETTINGS.n),
+};
+
+const DATA: Key[] = ["data", "dataName", "dataVersion"];
+const ENVIRONMENT: Key[] = ["image", "environmentName", "environmentVersion"];
+const JOB: Key[] = ["data", "dataName", "dataVersion", "environmentName", "environmentVersion", "compute", "jobName"];
+const MODEL: Key[] = ["modelName", "modelVersion"];
+const SERVE: Key[] = ["endpoint", "deployment"];
+
+/** A subcommand taking `keys`, --dry-run and --poll-interval; `run` gets the connection and the settings. */
+function stepCommand(name: string, description: string, keys: Key[], run: (az: ReturnType<typeof connect>, s: Settings) => Promise<unknown>): Command {
+  const cmd = new Command(name).description(description)
+    .option("--dry-run", "print each request (method, URL with api-version, JSON body) instead of sending it")
+    .option("--poll-interval <seconds>", "between polls of the job and of long-running operations", positive("--poll-interval"), 15);
+  for (const key of new Set(keys)) cmd.addOption(OPTIONS[key]());
+  return cmd.action(async (o: Partial<Settings> & { dryRun?: boolean; pollInterval: number }) => {
+    const az = connect({ dryRun: o.dryRun, pollMs: o.pollInterval * 1000 });
+    await run(az, settingsFrom(o, process.env, o.dryRun));
+  });
+}
+
+const printScored = (scored: Awaited<ReturnType<typeof invoke>>) => scored && console.log(scoredTable(scored));
+
+/** `azure <step>`: the Azure ML flow one step at a time, or all of it with `azure deploy`. */
+export const azureCommand = new Command("azure")
+  .description("Train and deploy on Azure ML: data asset, environment, command job, model, endpoint, blue deployment, traffic, invoke.")
+  .addHelpText("after", `\n${AZURE_ENV_HELP}\n\nExample: movielens-recsys azure deploy --dry-run`)
+  .addCommand(stepCommand("data", "Create the data asset (uri_folder) for the MovieLens folder.", DATA, (az, s) => createDataAsset(az, s)))
+  .addCommand(stepCommand("environment", "Create the environment from the deploy/Dockerfile image, with the scoring routes.", ENVIRONMENT, (az, s) => createEnvironment(az, s)))
+  .addCommand(stepCommand("job", "Submit the command job that runs `train` on the data asset.", JOB, (az, s) => submitJob(az, s)))
+  .addCommand(stepCommand("wait", "Wait for the command job to complete, printing its status.", JOB, (az, s) => waitForJob(az, jobNameOf(az, s))))
+  .addCommand(stepCommand("model", "Register the job's model output as a model version.", [...JOB, ...MODEL], (az, s) => registerModel(az, s, jobNameOf(az, s))))
+  .addCommand(stepCommand("endpoint", "Create the managed online endpoint (key auth).", ["endpoint"], (az, s) => createEndpoint(az, s)))
+  .addCommand(stepCommand("deployment", "Create the blue deployment (Standard_E2s_v3, 1 instance) of the model.", [...SERVE, "instanceType", ...MODEL, "environmentName", "environmentVersion"], (az, s) => createDeployment(az, s)))
+  .addCommand(stepCommand("traffic", "Send 100% of the endpoint's traffic to the deployment.", SERVE, (az, s) => setTraffic(az, s)))
+  .addCommand(stepCommand("invoke", "Ask the endpoint for a user's recommendations and print them.", [...SERVE, "user", "n"], async (az, s) => printScored(await invoke(az, s))))
+  .addCommand(stepCommand("deploy", "Run every step in order; each skips what already exists.", Object.keys(OPTIONS) as Key[], async (az, s) => printScored(await deploy(az, s))));
