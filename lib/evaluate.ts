@@ -1,6 +1,8 @@
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
+import { rankFromHistory, rankPopularFor } from "./recommend";
 import { hashSample } from "./split";
+import { runTask, shared, sharedArray } from "./workers";
 
 /** The spec's metrics (step 12), under the spec's names. */
 export interface Metrics {
@@ -29,37 +31,123 @@ export function evaluationUsers(
   return users.filter((u) => kept.has(userIds[u]));
 }
 
+type Rows = Pick<Csr, "indptr" | "indices">;
+
+/** Per evaluated user (by position), hits and DCG of their top n; per movie, whether anyone got it. */
+interface Scores {
+  hits: Int32Array;
+  dcg: Float64Array;
+  recommended: Uint8Array;
+}
+
 /** Scores `rank(u)`, the top-n movies for user u, against the test likes in X_test. */
-export function evaluate(
-  users: Int32Array, X_test: Csr, rank: (u: number) => ArrayLike<number>, n: number, neighbours: Neighbours,
-): Metrics {
+export function evaluate(users: Int32Array, X_test: Csr, rank: (u: number) => ArrayLike<number>, n: number, neighbours: Neighbours): Metrics {
+  const scores = newScores(users.length, X_test.nCols);
+  const score = scorer(X_test, n, scores);
+  users.forEach((u, i) => score(i, u, rank(u)));
+  return summarize(users, X_test, n, neighbours, scores);
+}
+
+/** What a thread needs to rank and score its share of the users. */
+export interface EvaluationInput {
+  neighbours: Neighbours;
+  popular: Int32Array;
+  X_train: Rows;
+  trainRated: Rows;
+  X_test: Csr;
+}
+
+interface EvaluationShared extends EvaluationInput {
+  users: Int32Array;
+  n: number;
+  method: "neighbours" | "popularity";
+  next: Int32Array;
+  scores: Scores;
+}
+
+/**
+ * Spec step 12 for the model's recommendations (step 10) or the popularity baseline, users spread
+ * over `threads` threads; the sums run in user order, so the result does not depend on the count.
+ */
+export async function evaluateRanking(
+  input: EvaluationInput, users: Int32Array, n: number, method: EvaluationShared["method"], threads: number,
+): Promise<Metrics> {
+  const rows = (X: Rows) => ({ indptr: shared(X.indptr), indices: shared(X.indices) });
+  const s: EvaluationShared = {
+    neighbours: { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
+    popular: shared(input.popular),
+    X_train: rows(input.X_train),
+    trainRated: rows(input.trainRated),
+    X_test: { ...input.X_test, ...rows(input.X_test), data: new Float64Array(0) },
+    users: shared(users),
+    n,
+    method,
+    next: sharedArray(Int32Array, 1),
+    scores: newScores(users.length, input.X_test.nCols),
+  };
+  await runTask("evaluate.rank", rankTask, s, threads);
+  return summarize(users, input.X_test, n, input.neighbours, s.scores);
+}
+
+const CHUNK = 256;
+
+/** Ranks and scores chunks of users until none are left. */
+export function rankTask(s: EvaluationShared): void {
+  const { users, n, neighbours, popular, X_train, trainRated, next } = s;
+  const score = scorer(s.X_test, n, s.scores);
+  const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
+  for (;;) {
+    const lo = Atomics.add(next, 0, CHUNK);
+    if (lo >= users.length) return;
+    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) {
+      const u = users[i];
+      const ranking = s.method === "neighbours"
+        ? rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n)
+        : rankPopularFor(neighbours, popular, row(trainRated, u), n);
+      score(i, u, ranking.movies);
+    }
+  }
+}
+
+function newScores(nUsers: number, nMovies: number): Scores {
+  return { hits: sharedArray(Int32Array, nUsers), dcg: sharedArray(Float64Array, nUsers), recommended: sharedArray(Uint8Array, nMovies) };
+}
+
+/** Scores one user's top n: hits and binary DCG against their test likes. */
+function scorer(X_test: Rows, n: number, scores: Scores) {
   const discount = Float64Array.from({ length: n }, (_, i) => 1 / Math.log2(i + 2));
-  const relevant = new Int32Array(X_test.nCols).fill(-1);
-  const recommended = new Uint8Array(X_test.nCols);
-  let precision = 0, recall = 0, ndcg = 0, totalHits = 0, totalLiked = 0;
-  for (const u of users) {
-    const start = X_test.indptr[u], end = X_test.indptr[u + 1];
-    for (let p = start; p < end; p++) relevant[X_test.indices[p]] = u;
-    const top = rank(u);
-    let hits = 0, dcg = 0, idcg = 0;
-    for (let i = 0; i < top.length; i++) {
-      recommended[top[i]] = 1;
-      if (relevant[top[i]] === u) {
+  const relevant = new Int32Array(scores.recommended.length).fill(-1);
+  return (i: number, u: number, top: ArrayLike<number>) => {
+    for (let p = X_test.indptr[u]; p < X_test.indptr[u + 1]; p++) relevant[X_test.indices[p]] = u;
+    let hits = 0, dcg = 0;
+    for (let r = 0; r < top.length; r++) {
+      scores.recommended[top[r]] = 1;
+      if (relevant[top[r]] === u) {
         hits++;
-        dcg += discount[i];
+        dcg += discount[r];
       }
     }
-    for (let i = 0; i < Math.min(n, end - start); i++) idcg += discount[i];
+    scores.hits[i] = hits;
+    scores.dcg[i] = dcg;
+  };
+}
+
+function summarize(users: Int32Array, X_test: Csr, n: number, neighbours: Neighbours, scores: Scores): Metrics {
+  const idcg = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) idcg[i + 1] = idcg[i] + 1 / Math.log2(i + 2);
+  let precision = 0, recall = 0, ndcg = 0, totalHits = 0, totalLiked = 0;
+  users.forEach((u, i) => {
+    const hits = scores.hits[i], relevant = rowLength(X_test, u);
     precision += hits / n;
-    recall += hits / (end - start);
-    ndcg += dcg / idcg;
+    recall += hits / relevant;
+    ndcg += scores.dcg[i] / idcg[Math.min(n, relevant)];
     if (hits > 0) totalHits++;
-    totalLiked += end - start;
-  }
+    totalLiked += relevant;
+  });
   let withNeighbours = 0, covered = 0;
-  for (let m = 0; m < recommended.length; m++) {
+  for (let m = 0; m < scores.recommended.length; m++) {
     if (neighbours.indptr[m + 1] > neighbours.indptr[m]) withNeighbours++;
-    covered += recommended[m];
+    covered += scores.recommended[m];
   }
   const count = users.length;
   const mean = (sum: number) => (count > 0 ? sum / count : 0);

@@ -1,12 +1,13 @@
-import { csrFromEntries, normalizeRows, rowIndices, transpose } from "./csr";
-import { evaluate, evaluationUsers } from "./evaluate";
+import { csrFromEntries, normalizeRows, transpose } from "./csr";
+import { evaluateRanking, evaluationUsers } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
 import { type Progress, readMovieLens } from "./ingest";
 import type { Manifest, Model } from "./model-io";
 import { nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams } from "./params";
-import { popularOrder, rankFromHistory, rankPopularFor } from "./recommend";
+import { popularOrder } from "./recommend";
 import { encode, likedOf, sampleUsers, splitRatings } from "./split";
+import { defaultThreads } from "./workers";
 
 /** Told when a stage ends: its name, milliseconds and a one-line summary. */
 export type StageReporter = (stage: string, ms: number, summary: string) => void;
@@ -16,6 +17,8 @@ export interface TrainOptions {
   onProgress?: (stage: string) => Progress;
   /** Names the input in model.json (a directory, a preset, a Blob location). */
   source?: string;
+  /** Worker threads for neighbours and evaluation; default: the cores available. */
+  threads?: number;
 }
 
 export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format"> };
@@ -23,7 +26,7 @@ export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, 
 const fmt = (x: number) => x.toLocaleString("en-US");
 
 /** Runs every step of the spec on a MovieLens directory: ingest to evaluated model. */
-export async function train(dir: string, options: Partial<Params> = {}, { onStage, onProgress, source = dir }: TrainOptions = {}): Promise<TrainedModel> {
+export async function train(dir: string, options: Partial<Params> = {}, { onStage, onProgress, source = dir, threads }: TrainOptions = {}): Promise<TrainedModel> {
   const params = resolveParams(options);
   const timings: Record<string, number> = {};
   const stage = async <T>(name: string, run: () => T | Promise<T>, summary: (r: T) => string): Promise<T> => {
@@ -67,7 +70,7 @@ export async function train(dir: string, options: Partial<Params> = {}, { onStag
     };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
 
-  const neighbours = await stage("neighbours", () => nearestNeighbours(X_movies, params.k),
+  const neighbours = await stage("neighbours", () => nearestNeighbours(X_movies, params.k, { threads, onProgress: onProgress?.("neighbours") }),
     (nb) => `${fmt(nb.indices.length)} neighbours, k=${params.k}`);
 
   const likes = Int32Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
@@ -78,12 +81,13 @@ export async function train(dir: string, options: Partial<Params> = {}, { onStag
     indices: trainRated.indices,
     liked: likedFlags(trainRated, X_train),
   };
-  const { metrics, baseline } = await stage("evaluate", () => {
+  const { metrics, baseline } = await stage("evaluate", async () => {
     const evalUsers = evaluationUsers(X_train, X_test, enc.userIds, params.evalUsers, params.seed);
-    const rated = (u: number) => rowIndices(trainRated, u);
+    const input = { neighbours, popular, X_train, trainRated, X_test };
+    const threadCount = threads ?? defaultThreads();
     return {
-      metrics: evaluate(evalUsers, X_test, (u) => rankFromHistory(neighbours, popular, rowIndices(X_train, u), rated(u), params.n).movies, params.n, neighbours),
-      baseline: evaluate(evalUsers, X_test, (u) => rankPopularFor(neighbours, popular, rated(u), params.n).movies, params.n, neighbours),
+      metrics: await evaluateRanking(input, evalUsers, params.n, "neighbours", threadCount),
+      baseline: await evaluateRanking(input, evalUsers, params.n, "popularity", threadCount),
     };
   }, (r) => `${fmt(r.metrics.users)} users, precision@${params.n} ${r.metrics.precision.toFixed(4)} (popularity ${r.baseline.precision.toFixed(4)})`);
 

@@ -1,7 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csrFromDense } from "../lib/csr";
-import { evaluate, evaluationUsers } from "../lib/evaluate";
+import { evaluate, evaluateRanking, evaluationUsers } from "../lib/evaluate";
+import { popularOrder, rankFromHistory, rankPopularFor } from "../lib/recommend";
+import { nearestNeighbours } from "../lib/neighbours";
+import { normalizeRows, rowIndices, transpose } from "../lib/csr";
+import { random } from "../lib/synthetic";
+import { randomLikes } from "./reference";
 import type { Neighbours } from "../lib/neighbours";
 
 test("every metric on a hand-worked example (n = 3)", () => {
@@ -33,4 +38,23 @@ test("evaluated users have a train like and a test like; evalUsers samples them 
   assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, undefined, 42)], [0, 3, 4, 5, 6, 7, 8, 9]);
   // eligible ids {1, 4..10}; seed 7: the 4 smallest (fnv1a32("7:eval:<id>"), id) are 1, 4, 8, 9
   assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, 4, 7)], [0, 3, 7, 8]);
+});
+
+test("evaluateRanking on threads equals evaluate in this thread, for the model and the baseline", async () => {
+  const rand = random(5);
+  const X_train = csrFromDense(randomLikes(rand, 300, 120, 0.1));
+  const X_test = csrFromDense(randomLikes(rand, 300, 120, 0.1));
+  const trainRated = X_train;
+  const neighbours = await nearestNeighbours(normalizeRows(transpose(X_train)), 15);
+  const likes = Int32Array.from({ length: 120 }, (_, m) => X_train.indices.filter((j) => j === m).length);
+  const popular = popularOrder(likes);
+  const users = evaluationUsers(X_train, X_test, Int32Array.from({ length: 300 }, (_, u) => u + 1), undefined, 42);
+  const input = { neighbours, popular, X_train, trainRated, X_test };
+  const byHand = evaluate(users, X_test, (u) => rankFromHistory(neighbours, popular, rowIndices(X_train, u), rowIndices(trainRated, u), 10).movies, 10, neighbours);
+  const baseline = evaluate(users, X_test, (u) => rankPopularFor(neighbours, popular, rowIndices(trainRated, u), 10).movies, 10, neighbours);
+  for (const threads of [1, 2, 3]) {
+    assert.deepEqual(await evaluateRanking(input, users, 10, "neighbours", threads), byHand);
+    assert.deepEqual(await evaluateRanking(input, users, 10, "popularity", threads), baseline);
+  }
+  assert.ok(byHand.users > 200 && byHand.precision > 0);
 });

@@ -1,0 +1,14 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { rankTask } from "./evaluate";
+import { countTask, mergeTask } from "./neighbours";
+import type { Task } from "./workers";
+
+/** The tasks a worker thread can run (see runTask in workers.ts). */
+const TASKS: Record<string, Task<never, unknown>> = {
+  "neighbours.count": countTask,
+  "neighbours.merge": mergeTask,
+  "evaluate.rank": rankTask,
+};
+
+const { name, shared, index, threads } = workerData as { name: string; shared: never; index: number; threads: number };
+parentPort!.postMessage(TASKS[name](shared, index, threads));

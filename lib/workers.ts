@@ -1,0 +1,51 @@
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Worker } from "node:worker_threads";
+import type { Progress } from "./ingest";
+
+/** A task run on every thread: `index` of `threads`; the work is shared out through `shared`. */
+export type Task<S, R> = (shared: S, index: number, threads: number) => R;
+
+/** The cores this process may use. */
+export const defaultThreads = (): number => os.availableParallelism?.() ?? os.cpus().length;
+
+// Compiled, lib/worker.js sits beside this file; under tslab (lib/*.ts compiled in memory) it does not,
+// and tasks then run in this thread, with the same results.
+const WORKER_FILE = path.join(__dirname, "worker.js");
+
+/**
+ * Runs the task named `name` (registered in worker.ts) on `threads` worker threads, or in this
+ * thread when threads is 1 or no compiled worker exists. `progress` is a shared counter that the
+ * task advances up to `total`; it is reported every half second.
+ */
+export async function runTask<S, R>(
+  name: string, task: Task<S, R>, shared: S, threads: number,
+  progress?: { counter: Int32Array; total: number; report: Progress },
+): Promise<R[]> {
+  if (threads <= 1 || !existsSync(WORKER_FILE)) return [task(shared, 0, 1)];
+  const timer = progress && setInterval(() => progress.report(Atomics.load(progress.counter, 0), progress.total), 500);
+  try {
+    return await Promise.all(Array.from({ length: threads }, (_, index) => new Promise<R>((resolve, reject) => {
+      const worker = new Worker(WORKER_FILE, { workerData: { name, shared, index, threads } });
+      worker.once("message", resolve);
+      worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`worker ${index} of task ${name} exited with code ${code}`)));
+    })));
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+/** A copy of `array` in shared memory, so that worker threads read it without copying. */
+export function shared<T extends Int32Array | Float64Array | Float32Array | Uint8Array | Uint16Array>(array: T): T {
+  const Ctor = array.constructor as new (buffer: SharedArrayBuffer) => T;
+  const copy = new Ctor(new SharedArrayBuffer(array.byteLength));
+  copy.set(array as never);
+  return copy;
+}
+
+/** A zeroed typed array in shared memory. */
+export function sharedArray<T>(Ctor: { new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number): T {
+  return new Ctor(new SharedArrayBuffer(length * Ctor.BYTES_PER_ELEMENT));
+}
