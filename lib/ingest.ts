@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
+import { closeSync, openSync, readSync } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
+import { runInWorker } from "./workers";
 
 /** Ratings as columns; timestamp is dropped on read (spec step 2). */
 export interface Ratings {
@@ -39,10 +41,11 @@ const MAX_ID = 0x7fffffff;
  * Streams ratings.csv into typed arrays: no string or object per row.
  * Copes with a BOM, CRLF or LF, and a missing final newline; any other
  * irregularity throws a MovieLensFormatError naming file, line and value.
+ * The file's SHA-256 is taken on a worker thread meanwhile.
  */
 export async function readRatings(file: string, onProgress?: Progress): Promise<{ ratings: Ratings; info: FileInfo }> {
   const total = (await stat(file)).size;
-  const hash = createHash("sha256");
+  const sha256 = runInWorker("ingest.sha256", sha256Task, file);
   const handle = await open(file, "r");
   let capacity = Math.max(1024, Math.ceil(total / 20));
   let userId = new Int32Array(capacity);
@@ -56,74 +59,76 @@ export async function readRatings(file: string, onProgress?: Progress): Promise<
     userId = u; movieId = m; rating = r;
   };
 
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = Buffer.allocUnsafe(CHUNK + 1); // + 1 for the newline a final line may lack
   let kept = 0; // bytes of an unfinished line carried to the front of buf
-  let read = 0;
-  let line = 0;
+  let read = 0, line = 0;
   let blankLine = 0; // a blank line is an error only if data follows it
   try {
     for (;;) {
       const { bytesRead } = await handle.read(buf, kept, CHUNK - kept, null);
-      hash.update(buf.subarray(kept, kept + bytesRead));
       read += bytesRead;
-      const end = kept + bytesRead;
+      let end = kept + bytesRead;
       const last = bytesRead === 0;
-      if (last && kept === 0) break;
-      let start = 0;
-      for (;;) {
-        let stop = buf.indexOf(10, start);
-        if (stop < 0 || stop >= end) {
-          if (!last) break;
-          stop = end; // final line without newline
-        }
+      if (last) {
+        if (kept === 0) break;
+        buf[end++] = 10;
+      }
+      const stop = buf.lastIndexOf(10, end - 1) + 1; // the complete lines end here
+      if (stop === 0 && end === CHUNK) throw new MovieLensFormatError(`${file}:${line + 1}: line longer than ${CHUNK} bytes`);
+      let p = 0;
+      while (p < stop) {
         line++;
-        let lineEnd = stop > start && buf[stop - 1] === 13 ? stop - 1 : stop;
-        if (line === 1) {
-          let s = start;
-          if (buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
-          const header = buf.toString("utf8", s, lineEnd);
-          if (header !== RATINGS_HEADER) {
-            throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${header}"`);
+        const start = p;
+        // Hot path: "userId,movieId,rating,timestamp\n"; any surprise falls through to the slow path below.
+        parse: {
+          if (line === 1) break parse;
+          let c = buf[p], u = 0, m = 0, r = 0;
+          if (c < 48 || c > 57) break parse;
+          do { u = u * 10 + c - 48; c = buf[++p]; } while (c >= 48 && c <= 57);
+          if (c !== 44 || u > MAX_ID) break parse;
+          c = buf[++p];
+          if (c < 48 || c > 57) break parse;
+          do { m = m * 10 + c - 48; c = buf[++p]; } while (c >= 48 && c <= 57);
+          if (c !== 44 || m > MAX_ID) break parse;
+          c = buf[++p];
+          if (c < 48 || c > 57) break parse;
+          do { r = r * 10 + c - 48; c = buf[++p]; } while (c >= 48 && c <= 57);
+          if (c === 46) {
+            let scale = 1;
+            c = buf[++p];
+            if (c < 48 || c > 57) break parse;
+            do { r = r * 10 + c - 48; scale *= 10; c = buf[++p]; } while (c >= 48 && c <= 57);
+            r /= scale;
           }
-        } else if (lineEnd === start) {
-          blankLine ||= line;
-        } else {
+          if (c !== 44 || !(r >= 0.5 && r <= 5)) break parse;
+          c = buf[++p];
+          if (c < 48 || c > 57) break parse;
+          do c = buf[++p]; while (c >= 48 && c <= 57);
+          if (c === 13) c = buf[++p];
+          if (c !== 10) break parse;
           if (blankLine) throw new MovieLensFormatError(`${file}:${blankLine}: blank line before more ratings`);
           if (count === capacity) grow();
-          // Hot path: parse "userId,movieId,rating,timestamp"; any surprise defers to ratingsLineError.
-          let p = start, c = 0, u = 0, m = 0, r = 0, digits = 0, ok = true;
-          while (p < lineEnd && (c = buf[p]) !== 44) { if (c < 48 || c > 57) ok = false; u = u * 10 + c - 48; p++; }
-          if (p === start || p === lineEnd || u > MAX_ID) ok = false;
-          const m0 = ++p;
-          while (p < lineEnd && (c = buf[p]) !== 44) { if (c < 48 || c > 57) ok = false; m = m * 10 + c - 48; p++; }
-          if (p === m0 || p === lineEnd || m > MAX_ID) ok = false;
-          const r0 = ++p;
-          while (p < lineEnd && (c = buf[p]) >= 48 && c <= 57) { r = r * 10 + c - 48; p++; }
-          if (p === r0) ok = false;
-          if (p < lineEnd && buf[p] === 46) {
-            let scale = 1;
-            p++;
-            while (p < lineEnd && (c = buf[p]) >= 48 && c <= 57) { r = r * 10 + c - 48; scale *= 10; p++; digits++; }
-            r /= scale;
-            if (digits === 0) ok = false;
-          }
-          if (p === lineEnd || buf[p] !== 44 || !(r >= 0.5 && r <= 5)) ok = false;
-          const t0 = ++p;
-          while (p < lineEnd && (c = buf[p]) >= 48 && c <= 57) p++;
-          if (p !== lineEnd || p === t0) ok = false;
-          if (!ok) throw new MovieLensFormatError(`${file}:${line}: ${ratingsLineError(buf.toString("utf8", start, lineEnd))}`);
           userId[count] = u;
           movieId[count] = m;
-          rating[count] = r;
-          count++;
+          rating[count++] = r;
+          p++;
+          continue;
         }
-        start = stop + 1;
-        if (start >= end) break;
+        const newline = buf.indexOf(10, start);
+        const text = buf.toString("utf8", start, newline > start && buf[newline - 1] === 13 ? newline - 1 : newline);
+        p = newline + 1;
+        if (line === 1) {
+          const header = text.replace(/^\ufeff/, "");
+          if (header !== RATINGS_HEADER) throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${header}"`);
+        } else if (text === "") {
+          blankLine ||= line;
+        } else {
+          throw new MovieLensFormatError(`${file}:${line}: ${ratingsLineError(text)}`);
+        }
       }
+      kept = end - stop;
+      buf.copy(buf, 0, stop, end);
       if (last) break;
-      kept = Math.max(0, end - start);
-      if (kept === CHUNK) throw new MovieLensFormatError(`${file}:${line + 1}: line longer than ${CHUNK} bytes`);
-      buf.copy(buf, 0, start, end);
       onProgress?.(read, total);
     }
   } finally {
@@ -133,8 +138,21 @@ export async function readRatings(file: string, onProgress?: Progress): Promise<
   onProgress?.(read, total);
   return {
     ratings: { userId: userId.slice(0, count), movieId: movieId.slice(0, count), rating: rating.slice(0, count) },
-    info: { file: path.basename(file), bytes: total, sha256: hash.digest("hex") },
+    info: { file: path.basename(file), bytes: total, sha256: await sha256 },
   };
+}
+
+/** The SHA-256 of a file, in hex (run on a worker thread by readRatings). */
+export function sha256Task(file: string): string {
+  const hash = createHash("sha256");
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (let n; (n = readSync(fd, buf, 0, CHUNK, null)) > 0; ) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest("hex");
 }
 
 /** Says what is wrong with a ratings line that the fast parser refused. */

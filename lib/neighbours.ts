@@ -145,7 +145,8 @@ const UP = 1 + 1e-12;
 export function countTask(s: Shared, index: number): void {
   const { k, nMovies, weighted, mPtr, mUser, mEnd, uPtr, uIdx, invD, a, b, next, done, thr } = s;
   const buffer = s.buffers[index];
-  const counts = new Int32Array(weighted ? 0 : nMovies);
+  // Counts fit 16 bits unless a movie has 65,536 likes; the smaller array stays closer to the core.
+  const counts = weighted ? new Int32Array(0) : s.likes[0] < 65536 ? new Uint16Array(nMovies) : new Int32Array(nMovies);
   const sums = new Float64Array(weighted ? nMovies : 0);
   const touched = new Int32Array(nMovies);
   const values = new Float64Array(nMovies), estimates = new Float64Array(nMovies), scratch = new Float64Array(nMovies);
@@ -175,18 +176,21 @@ export function countTask(s: Shared, index: number): void {
           }
         }
       }
-      // x's own candidates come in bulk: only those near its k-th best estimate can make its top k
+      // Offers to the more popular y as they come; x's own candidates come in bulk, and only those
+      // near the k-th best estimate can make its top k.
       const ax = a[x], bx = b[x];
       for (let t = 0; t < nTouched; t++) {
         const y = touched[t];
-        if (weighted) { values[t] = sums[y]; sums[y] = 0; } else { values[t] = counts[y]; counts[y] = 0; }
-        estimates[t] = values[t] * ax * b[y];
+        let v: number;
+        if (weighted) { v = sums[y]; sums[y] = 0; } else { v = counts[y]; counts[y] = 0; }
+        const estimate = v * ax * b[y];
+        values[t] = v;
+        estimates[t] = estimate;
+        if ((weighted ? v * a[y] * bx : estimate) * UP >= thr[y]) offer(s, buffer, y, x, weight(s, v, y, x));
       }
       const bar = Math.max(thr[x], nTouched > k ? kthLargest(scratch, estimates, nTouched, k) / (UP * UP) : -Infinity);
       for (let t = 0; t < nTouched; t++) {
-        const y = touched[t], v = values[t];
-        if (estimates[t] * UP >= bar) offer(s, buffer, x, y, weight(s, v, x, y));
-        if (v * a[y] * bx * UP >= thr[y]) offer(s, buffer, y, x, weight(s, v, y, x));
+        if (estimates[t] * UP >= bar) offer(s, buffer, x, touched[t], weight(s, values[t], x, touched[t]));
       }
     }
     Atomics.add(done, 0, Math.round(work / WORK_UNIT));

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { rankTask } from "./evaluate";
+import { sha256Task } from "./ingest";
 import { countTask, mergeTask } from "./neighbours";
 import type { Task } from "./workers";
 
@@ -8,6 +9,7 @@ const TASKS: Record<string, Task<never, unknown>> = {
   "neighbours.count": countTask,
   "neighbours.merge": mergeTask,
   "evaluate.rank": rankTask,
+  "ingest.sha256": sha256Task,
 };
 
 const { name, shared, index, threads } = workerData as { name: string; shared: never; index: number; threads: number };

@@ -26,15 +26,24 @@ export async function runTask<S, R>(
   if (threads <= 1 || !existsSync(WORKER_FILE)) return [task(shared, 0, 1)];
   const timer = progress && setInterval(() => progress.report(Atomics.load(progress.counter, 0), progress.total), 500);
   try {
-    return await Promise.all(Array.from({ length: threads }, (_, index) => new Promise<R>((resolve, reject) => {
-      const worker = new Worker(WORKER_FILE, { workerData: { name, shared, index, threads } });
-      worker.once("message", resolve);
-      worker.once("error", reject);
-      worker.once("exit", (code) => reject(new Error(`worker ${index} of task ${name} exited with code ${code}`)));
-    })));
+    return await Promise.all(Array.from({ length: threads }, (_, index) => spawn<R>(name, shared, index, threads)));
   } finally {
     if (timer) clearInterval(timer);
   }
+}
+
+/** Runs the task named `name` on one worker thread, so that the caller goes on meanwhile. */
+export async function runInWorker<S, R>(name: string, task: Task<S, R>, shared: S): Promise<R> {
+  return existsSync(WORKER_FILE) ? spawn<R>(name, shared, 0, 1) : task(shared, 0, 1);
+}
+
+function spawn<R>(name: string, shared: unknown, index: number, threads: number): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const worker = new Worker(WORKER_FILE, { workerData: { name, shared, index, threads } });
+    worker.once("message", resolve);
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`worker ${index} of task ${name} exited with code ${code}`)));
+  });
 }
 
 /** A copy of `array` in shared memory, so that worker threads read it without copying. */
