@@ -1,0 +1,140 @@
+import { DataFrame } from "danfojs-node";
+import { mean, std } from "mathjs";
+import { type Csr, rowIndices } from "./csr";
+import { type GenreOneHot, genresOf } from "./features";
+import type { Movies, Ratings } from "./ingest";
+import type { Model } from "./model-io";
+import { type Neighbours, neighboursOf } from "./neighbours";
+import type { Recommendation } from "./recommend";
+import { distinct, indexOf } from "./split";
+import type { SweepRow } from "./sweep";
+
+type Cell = string | number;
+
+/** A DataFrame from rows; no rows gives one row saying "(none)" (danfojs refuses empty frames). */
+export function table(columns: string[], rows: Cell[][]): DataFrame {
+  return new DataFrame(rows.length > 0 ? rows : [columns.map((_, i) => (i === 0 ? "(none)" : ""))], { columns });
+}
+
+/** The first `rows` ratings: userId, movieId, rating. */
+export function ratingsTable(ratings: Ratings, rows = 10): DataFrame {
+  const n = Math.min(rows, ratings.userId.length);
+  return table(["userId", "movieId", "rating"], Array.from({ length: n }, (_, i) => [ratings.userId[i], ratings.movieId[i], ratings.rating[i]]));
+}
+
+/** Counts and rating statistics of a ratings table (mean and std by mathjs; order statistics from one sort). */
+export function ratingsSummary(ratings: Ratings): DataFrame {
+  const sorted = ratings.rating.slice().sort();
+  const n = sorted.length, r = Array.from(sorted);
+  const users = distinct(ratings.userId).length, movies = distinct(ratings.movieId).length;
+  return table(["statistic", "value"], [
+    ["ratings", n], ["users", users], ["movies rated", movies], ["density (ratings / users x movies)", n / users / movies],
+    ["mean rating", mean(r)], ["std of rating", std(r) as unknown as number],
+    ["min rating", sorted[0]], ["median rating", (sorted[(n - 1) >> 1] + sorted[n >> 1]) / 2], ["max rating", sorted[n - 1]],
+  ]);
+}
+
+/** The first `rows` movies as read: movieId, title, genres (one `|`-separated field). */
+export function moviesTable(movies: Movies, rows = 10): DataFrame {
+  const n = Math.min(rows, movies.movieId.length);
+  return table(["movieId", "title", "genres"], Array.from({ length: n }, (_, i) => [movies.movieId[i], movies.title[i], movies.genres[i]]));
+}
+
+/** The first `rows` movies after one-hot (spec step 1): movieId, title, then one 0/1 column per genre. */
+export function oneHotTable(movies: Movies, { genres, onehot }: GenreOneHot, rows = 10): DataFrame {
+  const n = Math.min(rows, movies.movieId.length);
+  return table(["movieId", "title", ...genres], Array.from({ length: n }, (_, i) => [
+    movies.movieId[i], movies.title[i], ...onehot.subarray(i * genres.length, (i + 1) * genres.length),
+  ]));
+}
+
+/** Ratings by split and liked (spec steps 4-5): counts and shares of all ratings. */
+export function splitTable(liked: Uint8Array, isTest: Uint8Array): DataFrame {
+  const counts = [[0, 0], [0, 0]]; // [train, test][not liked, liked]
+  for (let i = 0; i < liked.length; i++) counts[isTest[i]][liked[i]]++;
+  const total = Math.max(1, liked.length);
+  return table(["part", "liked", "not liked", "all", "share of ratings", "share liked"], ["train", "test"].map((part, t) => {
+    const all = counts[t][0] + counts[t][1];
+    return [part, counts[t][1], counts[t][0], all, all / total, all > 0 ? counts[t][1] / all : 0];
+  }));
+}
+
+/** Shape, stored entries and density of sparse matrices, by name. */
+export function csrTable(matrices: Record<string, Csr>): DataFrame {
+  // No column called "columns" or "values": danfojs makes column names properties, and those are its own.
+  return table(["matrix", "shape", "stored entries", "density"], Object.entries(matrices).map(([name, X]) => [
+    name, `${X.nRows.toLocaleString("en-US")} x ${X.nCols.toLocaleString("en-US")}`, X.indices.length, X.indices.length / Math.max(1, X.nRows * X.nCols),
+  ]));
+}
+
+/** A peek at the first `rows` rows of a CSR: the row's length, first column indices and values. */
+export function csrRowsTable(X: Csr, rows = 5, shown = 6): DataFrame {
+  return table(["row", "entries", "first column indices", "first values"], Array.from({ length: Math.min(rows, X.nRows) }, (_, r) => {
+    const cols = rowIndices(X, r), values = X.data.subarray(X.indptr[r], X.indptr[r + 1]);
+    const more = cols.length > shown ? ", ..." : "";
+    return [r, cols.length, `${[...cols.subarray(0, shown)].join(", ")}${more}`,
+      `${[...values.subarray(0, shown)].map((v) => v.toFixed(4)).join(", ")}${more}`];
+  }));
+}
+
+/** Movie `m`'s stored neighbours (spec step 9) with titles: rank, movieId, title, genres, cosine. */
+export function neighboursTable(neighbours: Neighbours, m: number, movieIds: Int32Array, movies: Movies, rows = 10): DataFrame {
+  const row = new Map<number, number>();
+  movies.movieId.forEach((id, i) => row.set(id, i));
+  const { indices, sims } = neighboursOf(neighbours, m);
+  return table(["rank", "movieId", "title", "genres", "cosine"], Array.from({ length: Math.min(rows, indices.length) }, (_, i) => {
+    const id = movieIds[indices[i]], r = row.get(id)!;
+    return [i + 1, id, movies.title[r], genresOf(movies.genres[r]).join(", "), sims[i]];
+  }));
+}
+
+/** Recommendations: rank, movieId, title, genres, score. */
+export function recommendationsTable(recommendations: Recommendation[]): DataFrame {
+  return table(["rank", "movieId", "title", "genres", "score"],
+    recommendations.map((r, i) => [i + 1, r.movieId, r.title, r.genres.join(", "), r.score]));
+}
+
+/** The movies a user of the model liked in train, their history (spec step 10): movieId, title, genres. */
+export function likedTable(model: Model, userId: number): DataFrame {
+  const u = indexOf(model.users.userId, userId);
+  if (u < 0) throw new RangeError(`userId ${userId} is not a user of the model`);
+  const { indptr, indices, liked } = model.users;
+  const rows: Cell[][] = [];
+  for (let p = indptr[u]; p < indptr[u + 1]; p++) {
+    const m = indices[p];
+    if (liked[p]) rows.push([model.movies.movieId[m], model.movies.title[m], genresOf(model.movies.genres[m]).join(", ")]);
+  }
+  return table(["movieId", "title", "genres"], rows);
+}
+
+const AT_N = ["precision", "recall", "ndcg"];
+
+/** The spec's metrics (step 12) for the model beside the popularity baseline, on the same users. */
+export function metricsTable(metrics: Record<string, number>, baseline: Record<string, number>, n: number): DataFrame {
+  return table(["metric", "model", "popularity"], Object.keys(metrics).map((name) => [
+    AT_N.includes(name) ? `${name}@${n}` : name, metrics[name], baseline[name],
+  ]));
+}
+
+/** A metrics sweep: the parameter, then each metric for the model and for popularity. */
+export function sweepTable(rows: SweepRow[], parameter: string): DataFrame {
+  const names = ["precision", "recall", "ndcg", "hitrate", "coverage"];
+  return table([parameter, ...names.flatMap((m) => [m, `${m} (popularity)`])],
+    rows.map((r) => [r.value, ...names.flatMap((m) => [r.metrics[m], r.baseline[m]])]));
+}
+
+const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const show = (v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : escape(String(v)));
+
+/** A DataFrame as an HTML table with a caption; `total` says how many rows there were in all. */
+export function tableHtml(df: DataFrame, caption: string, total?: number): string {
+  const more = total !== undefined && total > df.shape[0] ? ` (first ${df.shape[0]} of ${total.toLocaleString("en-US")})` : "";
+  const head = df.columns.map((c) => `<th>${escape(c)}</th>`).join("");
+  const body = (df.values as unknown[][]).map((row) => `<tr>${row.map((v) => `<td>${show(v)}</td>`).join("")}</tr>`).join("\n");
+  return `<table class="dataframe"><caption>${escape(caption)}${more}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
+}
+
+/** HTML blocks next to each other, top-aligned. */
+export function sideBySide(...blocks: string[]): string {
+  return `<div style="display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap">${blocks.map((b) => `<div>${b}</div>`).join("")}</div>`;
+}

@@ -1,0 +1,158 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { genresOf } from "../lib/features";
+import { readMovies } from "../lib/ingest";
+import { DEFAULTS } from "../lib/params";
+import { PRESETS, syntheticDir } from "../lib/synthetic";
+import { openChromium } from "../scripts/chromium";
+import { executeNotebooks, htmlOutputs, missingJupyter, notebookFiles, notebookProblems } from "../scripts/jupyter";
+
+interface Table { caption: string; head: string[]; rows: string[][] }
+interface Rendered { figures: number; drawn: number; tables: Table[] }
+
+const files = notebookFiles();
+const executed = (name: string) => path.join(out, name);
+let out = "";
+let chromium: Awaited<ReturnType<typeof openChromium>> | undefined;
+const rendered = new Map<string, Rendered>();
+
+before(async () => {
+  const missing = await missingJupyter();
+  if (missing) throw new Error(`the notebook test needs Jupyter with the tslab kernel: ${missing}`);
+  out = await mkdtemp(path.join(os.tmpdir(), "notebooks-test-"));
+  const env = { ...process.env };
+  delete env.MOVIELENS_DATA; // the default data: the synthetic set every machine has
+  await syntheticDir("small"); // generated once here, not by two kernels at once
+  const t0 = performance.now();
+  await executeNotebooks(files, out, env);
+  console.log(`executed ${files.length} notebooks in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  chromium = await openChromium();
+}, { timeout: 20 * 60_000 });
+
+after(async () => {
+  await chromium?.close();
+  if (out) await rm(out, { recursive: true, force: true });
+});
+
+/** A notebook's HTML outputs opened in Chromium, offline: its figures drawn, its tables read. */
+async function render(name: string): Promise<Rendered> {
+  const cached = rendered.get(name);
+  if (cached) return cached;
+  const page = await chromium!.context.newPage();
+  try {
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.setContent(`<html><body>${htmlOutputs(executed(name)).map((h) => `<div>${h}</div>`).join("\n")}</body></html>`);
+    // In-page code as strings: the project compiles without the DOM library.
+    await page.waitForFunction(`[...document.querySelectorAll(".plotly-figure")].every((f) => f.querySelector(".main-svg"))`,
+      undefined, { timeout: 60_000 }).catch(() => undefined); // a figure left undrawn fails below, by name
+    assert.deepEqual(errors, [], `${name}: errors in the page`);
+    const result = await page.evaluate<Rendered>(`({
+      figures: document.querySelectorAll(".plotly-figure").length,
+      drawn: [...document.querySelectorAll(".plotly-figure")].filter((f) => f.querySelector(".main-svg")).length,
+      tables: [...document.querySelectorAll("table.dataframe")].map((t) => ({
+        caption: t.querySelector("caption")?.textContent ?? "",
+        head: [...t.querySelectorAll("thead th")].map((th) => th.textContent),
+        rows: [...t.querySelectorAll("tbody tr")].map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+      })),
+    })`);
+    rendered.set(name, result);
+    return result;
+  } finally {
+    await page.close();
+  }
+}
+
+const tableOf = (r: Rendered, caption: string) => {
+  const t = r.tables.find((t) => t.caption.startsWith(caption));
+  assert.ok(t, `no table captioned "${caption}"; captions: ${r.tables.map((t) => t.caption).join(" | ")}`);
+  return t;
+};
+const column = (t: Table, name: string) => t.rows.map((row) => row[t.head.indexOf(name)]);
+const num = (s: string) => Number(s.replace(/,/g, ""));
+
+test("every notebook runs top to bottom without an error output", () => {
+  assert.ok(files.length >= 7, `expected notebooks 01 to 07 in notebooks/, found ${files.length}`);
+  const problems = files.flatMap((f) => notebookProblems(executed(path.basename(f))));
+  assert.equal(problems.length, 0, `errors in the notebooks:\n${problems.join("\n")}`);
+});
+
+test("figures draw offline from the plotly.js embedded once per notebook; notebooks stay small", async () => {
+  for (const file of files) {
+    const name = path.basename(file);
+    const html = htmlOutputs(executed(name));
+    const bundles = html.filter((h) => h.includes("new DecompressionStream")).length;
+    const { figures, drawn } = await render(name);
+    assert.equal(bundles, figures > 0 ? 1 : 0, `${name}: plotly.js embedded ${bundles} times for ${figures} figures`);
+    assert.equal(drawn, figures, `${name}: ${drawn} of ${figures} figures drawn`);
+    assert.ok(!html.some((h) => /<script[^>]+src=/.test(h)), `${name}: an output loads a script from elsewhere`);
+    const { size } = await stat(executed(name));
+    assert.ok(size < 4e6, `${name}: ${size} bytes executed`);
+  }
+  for (const name of ["01-ingest.ipynb", "02-genres.ipynb", "05-neighbours.ipynb", "06-evaluation.ipynb"]) {
+    assert.ok((await render(name)).figures > 0, `${name} has no figure`);
+  }
+});
+
+test("01: the summary counts the synthetic set's ratings and users", async () => {
+  const summary = tableOf(await render("01-ingest.ipynb"), "ratings summary");
+  const value = (statistic: string) => num(summary.rows.find((r) => r[0] === statistic)![1]);
+  assert.equal(value("ratings"), PRESETS.small.ratings);
+  assert.equal(value("users"), PRESETS.small.users);
+  assert.ok(value("min rating") >= 0.5 && value("max rating") <= 5);
+});
+
+test("02: the one-hot table has one column per genre, sorted, matching each movie's genres", async () => {
+  const { movies } = await readMovies(path.join(await syntheticDir("small"), "movies.csv"));
+  const genres = [...new Set(movies.genres.flatMap(genresOf))].sort();
+  const r = await render("02-genres.ipynb");
+  const before = tableOf(r, "movies before one-hot"), onehot = tableOf(r, "movies after one-hot");
+  assert.deepEqual(onehot.head, ["movieId", "title", ...genres]);
+  assert.equal(onehot.rows.length, before.rows.length);
+  onehot.rows.forEach((row, i) => {
+    const listed = genresOf(before.rows[i][2]);
+    assert.deepEqual(genres.filter((_, g) => row[2 + g] === "1"), [...listed].sort(), `row ${i}: ${before.rows[i][1]}`);
+  });
+});
+
+test("03: train and test split every rating, about half each", async () => {
+  const split = tableOf(await render("03-split.ipynb"), "ratings by part");
+  const all = column(split, "all").map(num);
+  assert.equal(all[0] + all[1], PRESETS.small.ratings);
+  for (const share of column(split, "share of ratings").map(num)) assert.ok(Math.abs(share - DEFAULTS.testFraction) < 0.02, `share ${share}`);
+});
+
+test("05: the cosine worked by hand equals the stored similarity", async () => {
+  const cosine = tableOf(await render("05-neighbours.ipynb"), "cosine of movieId");
+  const [c, nm, nj, formula, , stored] = cosine.rows[0].map(num);
+  assert.ok(c > 0 && c <= Math.min(nm, nj));
+  assert.equal(formula, stored);
+});
+
+test("06: the metrics stand beside the popularity baseline, on the same users", async () => {
+  const r = await render("06-evaluation.ipynb");
+  const metrics = tableOf(r, `n = ${DEFAULTS.n}`);
+  assert.deepEqual(metrics.head, ["metric", "model", "popularity"]);
+  const row = (name: string) => metrics.rows.find((m) => m[0] === name)!.slice(1).map(num);
+  for (const name of [`precision@${DEFAULTS.n}`, `recall@${DEFAULTS.n}`, `ndcg@${DEFAULTS.n}`, "hitrate"]) {
+    for (const v of row(name)) assert.ok(v >= 0 && v <= 1, `${name} ${v}`);
+  }
+  const [users, baselineUsers] = row("users");
+  assert.ok(users > 0 && users === baselineUsers);
+  assert.equal(tableOf(r, "metrics as n varies").rows.length, 5);
+  assert.equal(tableOf(r, "metrics as k varies").rows.length, 5);
+});
+
+test("07: a user's recommendations are n movies they did not like in train", async () => {
+  const r = await render("07-inference.ipynb");
+  const likedTable = tableOf(r, "user 1 liked");
+  assert.ok(!likedTable.caption.includes("first"), `all of user 1's likes are listed: ${likedTable.caption}`);
+  const liked = new Set(column(likedTable, "movieId"));
+  const recs = column(tableOf(r, "recommended to user 1"), "movieId");
+  assert.equal(recs.length, DEFAULTS.n);
+  assert.deepEqual(recs.filter((id) => liked.has(id)), []);
+  assert.equal(tableOf(r, "movies similar to").rows.length, DEFAULTS.n);
+});
