@@ -12,8 +12,8 @@ export interface Ranking {
 }
 
 interface Scratch {
+  /** all zero between calls */
   score: Float64Array;
-  seen: Int32Array;
   excluded: Int32Array;
   touched: Int32Array;
   candidates: Int32Array;
@@ -28,7 +28,7 @@ function scratchFor(neighbours: Neighbours): Scratch {
   if (!s) {
     const n = neighbours.indptr.length - 1;
     s = {
-      score: new Float64Array(n), seen: new Int32Array(n), excluded: new Int32Array(n), touched: new Int32Array(n),
+      score: new Float64Array(n), excluded: new Int32Array(n), touched: new Int32Array(n),
       candidates: new Int32Array(n), values: new Float64Array(n), stamp: 0,
     };
     scratches.set(neighbours, s);
@@ -48,18 +48,15 @@ export function rankFromHistory(
   for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
   if (history.length === 0) return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
   const { indptr, indices, sims } = neighbours;
-  const { score, seen, excluded, touched, candidates, values } = s;
+  const { score, excluded, touched, candidates, values } = s;
   let nTouched = 0;
   for (let h = 0; h < history.length; h++) {
     const m = history[h];
     for (let p = indptr[m]; p < indptr[m + 1]; p++) {
-      const j = indices[p];
-      if (seen[j] !== stamp) {
-        seen[j] = stamp;
-        score[j] = 0;
-        touched[nTouched++] = j;
-      }
-      score[j] += sims[p];
+      const j = indices[p], v = score[j];
+      score[j] = v + sims[p];
+      touched[nTouched] = j;
+      nTouched += v === 0 ? 1 : 0; // sims are > 0: a zero score is a first touch
     }
   }
   let nCandidates = 0;
@@ -69,6 +66,7 @@ export function rankFromHistory(
       candidates[nCandidates] = j;
       values[nCandidates++] = score[j];
     }
+    score[j] = 0;
   }
   const movies = new Int32Array(n), scores = new Float64Array(n);
   const got = topK(candidates, values, nCandidates, n, movies, scores, new Int32Array(n));
