@@ -17,6 +17,8 @@ export interface Manifest {
   timings: Record<string, number>;
   metrics: Record<string, number>;
   baseline?: Record<string, number>;
+  /** The grid `tune` scored on the validation split, when the model came from it. */
+  tuning?: Record<string, number | string>[];
   arrays: Record<string, { type: ArrayType; length: number }>;
 }
 

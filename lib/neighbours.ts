@@ -1,5 +1,6 @@
 import type { Csr } from "./csr";
 import type { Progress } from "./ingest";
+import { DEFAULTS, type Params } from "./params";
 import { topK } from "./topk";
 import { defaultThreads, runTask, shared, sharedArray } from "./workers";
 
@@ -10,13 +11,8 @@ export interface Neighbours {
   sims: Float32Array;
 }
 
-/** The weight of neighbour j for movie m (spec step 9 and "Beyond the original"). */
-export type Similarity = { kind: "cosine"; shrink: number } | { kind: "rp3beta"; beta: number };
-
-export const COSINE: Similarity = { kind: "cosine", shrink: 0 };
-
-export interface NeighboursOptions {
-  similarity?: Similarity;
+/** How the weight of neighbour j for movie m is computed (spec step 9 and "Beyond the original"). */
+export interface NeighboursOptions extends Partial<Pick<Params, "similarity" | "shrink" | "beta">> {
   /** Worker threads; the result is the same for any count. Default: the cores available. */
   threads?: number;
   onProgress?: Progress;
@@ -34,13 +30,27 @@ export const neighboursOf = (nb: Neighbours, m: number) => ({
  * from the co-like count c in double; for rp3beta, (1 / n_m) * (sum of 1 / d_u) / n_j ^ beta.
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
-  const { similarity = COSINE, threads = defaultThreads(), onProgress } = options;
-  const s = prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity, threads);
+  const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, threads = defaultThreads(), onProgress } = options;
+  const s = prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? beta : undefined, shrink, threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
   await runTask("neighbours.merge", mergeTask, s, threads);
   onProgress?.(s.totalWork, s.totalWork);
   return compact(s.out, X_movies.nRows, s.k);
+}
+
+/** Each movie's first k neighbours: the top k of a longer list, as the order is total. */
+export function truncateNeighbours(nb: Neighbours, k: number): Neighbours {
+  const nMovies = nb.indptr.length - 1;
+  const indptr = new Int32Array(nMovies + 1);
+  for (let m = 0; m < nMovies; m++) indptr[m + 1] = indptr[m] + Math.min(k, nb.indptr[m + 1] - nb.indptr[m]);
+  const indices = new Int32Array(indptr[nMovies]), sims = new Float32Array(indptr[nMovies]);
+  for (let m = 0; m < nMovies; m++) {
+    const from = nb.indptr[m], count = indptr[m + 1] - indptr[m];
+    indices.set(nb.indices.subarray(from, from + count), indptr[m]);
+    sims.set(nb.sims.subarray(from, from + count), indptr[m]);
+  }
+  return { indptr, indices, sims };
 }
 
 /** Everything the threads share; movies are relabelled by popularity (r) so that hot counters sit together. */
@@ -86,7 +96,8 @@ interface Buffers {
 
 const WORK_UNIT = 1024;
 
-function prepare(X_movies: Csr, k: number, similarity: Similarity, threads: number): Shared {
+/** `beta` set means rp3beta, else cosine with `shrink`. */
+function prepare(X_movies: Csr, k: number, beta: number | undefined, shrink: number, threads: number): Shared {
   const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
   const likes = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
   const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
@@ -111,15 +122,14 @@ function prepare(X_movies: Csr, k: number, similarity: Similarity, threads: numb
   }
   for (let q = 0; q < nnz; q++) totalWork += mEnd[q] - uPtr[mUser[q]];
 
-  const weighted = similarity.kind === "rp3beta";
-  const beta = similarity.kind === "rp3beta" ? similarity.beta : 0;
-  const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], beta));
+  const weighted = beta !== undefined;
+  const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], beta ?? 0));
   const likesR = Float64Array.from(perm, (m) => likes[m]);
   const a = Float64Array.from(likesR, (n) => (weighted ? 1 / n : 1 / Math.sqrt(n)));
   const b = Float64Array.from(likesR, (n, r) => (weighted ? 1 / powBeta[r] : 1 / Math.sqrt(n)));
   const invD = Float64Array.from({ length: nUsers }, (_, u) => 1 / (uPtr[u + 1] - uPtr[u]));
   return {
-    k, nMovies, weighted, shrink: similarity.kind === "cosine" ? similarity.shrink : 0,
+    k, nMovies, weighted, shrink,
     perm: shared(perm), rank: shared(rank), likes: shared(likesR), powBeta: shared(powBeta), a: shared(a), b: shared(b),
     mPtr: shared(mPtr), mUser: shared(mUser), mEnd: shared(mEnd), uPtr: shared(uPtr), uIdx: shared(uIdx), invD: shared(invD),
     next: sharedArray(Int32Array, 1), done: sharedArray(Int32Array, 1), totalWork: Math.ceil(totalWork / WORK_UNIT),

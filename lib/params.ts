@@ -5,7 +5,13 @@ export const DEFAULTS = {
   testFraction: 0.5,
   k: 100,
   n: 10,
+  similarity: "cosine",
+  shrink: 0,
+  beta: 0.3,
 } as const;
+
+export const SIMILARITIES = ["cosine", "rp3beta"] as const;
+export type SimilarityName = (typeof SIMILARITIES)[number];
 
 export interface Params {
   seed: number;
@@ -13,6 +19,10 @@ export interface Params {
   testFraction: number;
   k: number;
   n: number;
+  /** How neighbours are weighted: the spec's cosine (with `shrink`), or rp3beta (with `beta`). */
+  similarity: SimilarityName;
+  shrink: number;
+  beta: number;
   /** Keep this many users (spec step 3); undefined keeps all. */
   sampleUsers?: number;
   /** Evaluate this many users (spec step 12); undefined evaluates all. */
@@ -22,12 +32,15 @@ export interface Params {
 /** Defaults overlaid with `options`, each value checked. */
 export function resolveParams(options: Partial<Params> = {}): Params {
   const params: Params = { ...DEFAULTS, ...stripUndefined(options) };
-  const { seed, likeThreshold, testFraction, k, n, sampleUsers, evalUsers } = params;
+  const { seed, likeThreshold, testFraction, k, n, similarity, shrink, beta, sampleUsers, evalUsers } = params;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
   if (!Number.isFinite(likeThreshold)) throw new RangeError(`likeThreshold must be a number, got ${likeThreshold}`);
   if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
+  if (!SIMILARITIES.includes(similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${similarity}`);
+  if (!(shrink >= 0)) throw new RangeError(`shrink must be >= 0, got ${shrink}`);
+  if (!(beta >= 0)) throw new RangeError(`beta must be >= 0, got ${beta}`);
   for (const [name, value] of [["sampleUsers", sampleUsers], ["evalUsers", evalUsers]] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
       throw new RangeError(`${name} must be a positive integer, got ${value}`);

@@ -54,7 +54,7 @@ export function likedOf(ratings: Ratings, likeThreshold: number): Uint8Array {
  * 1 where a rating is test: fnv1a32("<seed>:<word>:<userId>:<movieId>") % 10000 < testFraction * 10000
  * (spec step 5 with word "split"; the validation split uses "valid").
  */
-export function splitRatings(ratings: Ratings, testFraction: number, seed: number, word = "split"): Uint8Array {
+export function splitRatings(ratings: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word = "split"): Uint8Array {
   const { userId, movieId } = ratings;
   const isTest = new Uint8Array(userId.length);
   const threshold = testFraction * 10000;

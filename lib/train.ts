@@ -1,12 +1,12 @@
-import { csrFromEntries, normalizeRows, transpose } from "./csr";
-import { evaluateRanking, evaluationUsers } from "./evaluate";
+import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
+import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
-import { type Progress, readMovieLens } from "./ingest";
+import { type FileInfo, type Movies, type Progress, readMovieLens } from "./ingest";
 import type { Manifest, Model } from "./model-io";
-import { nearestNeighbours } from "./neighbours";
+import { type Neighbours, nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams } from "./params";
 import { popularOrder } from "./recommend";
-import { encode, likedOf, sampleUsers, splitRatings } from "./split";
+import { type Encoding, encode, likedOf, sampleUsers, splitRatings } from "./split";
 import { defaultThreads } from "./workers";
 
 /** Told when a stage ends: its name, milliseconds and a one-line summary. */
@@ -23,37 +23,73 @@ export interface TrainOptions {
 
 export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format"> };
 
-const fmt = (x: number) => x.toLocaleString("en-US");
+/** Times stages into `timings` and reports them. */
+export interface Run {
+  stage: <T>(name: string, run: () => T | Promise<T>, summary: (r: T) => string) => Promise<T>;
+  timings: Record<string, number>;
+  threads: number;
+  onProgress?: (stage: string) => Progress;
+}
 
-/** Runs every step of the spec on a MovieLens directory: ingest to evaluated model. */
-export async function train(dir: string, options: Partial<Params> = {}, { onStage, onProgress, source = dir, threads }: TrainOptions = {}): Promise<TrainedModel> {
-  const params = resolveParams(options);
+export function runOf({ onStage, onProgress, threads = defaultThreads() }: TrainOptions): Run {
   const timings: Record<string, number> = {};
   const stage = async <T>(name: string, run: () => T | Promise<T>, summary: (r: T) => string): Promise<T> => {
     const t0 = performance.now();
     const result = await run();
     const ms = performance.now() - t0;
-    timings[name] = Math.round(ms);
+    timings[name] = (timings[name] ?? 0) + Math.round(ms);
     onStage?.(name, ms, summary(result));
     return result;
   };
+  return { stage, timings, threads, onProgress };
+}
 
-  const input = await stage("ingest", () => readMovieLens(dir, onProgress?.("ingest")),
+export const fmt = (x: number) => x.toLocaleString("en-US");
+
+/** The data after spec steps 1-8, and per rating what the split and the encoding made of it. */
+export interface Prepared {
+  files: FileInfo[];
+  movies: Movies;
+  counts: Record<string, number>;
+  enc: Encoding;
+  /** per rating: userId, movieId, liked, test */
+  userId: Int32Array;
+  movieId: Int32Array;
+  liked: Uint8Array;
+  isTest: Uint8Array;
+  X_train: Csr;
+  X_movies: Csr;
+  X_test: Csr;
+  trainRated: Csr;
+}
+
+/** Runs every step of the spec on a MovieLens directory: ingest to evaluated model. */
+export async function train(dir: string, options: Partial<Params> = {}, trainOptions: TrainOptions = {}): Promise<TrainedModel> {
+  const params = resolveParams(options);
+  const run = runOf(trainOptions);
+  const data = await prepare(dir, params, run);
+  const neighbours = await fitNeighbours(data.X_movies, params, run);
+  const { metrics, baseline } = await evaluateTest(data, neighbours, params, run);
+  return assemble(data, neighbours, params, { metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
+}
+
+/** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
+export async function prepare(dir: string, params: Params, run: Run): Promise<Prepared> {
+  const input = await run.stage("ingest", () => readMovieLens(dir, run.onProgress?.("ingest")),
     (r) => `${fmt(r.ratings.userId.length)} ratings, ${fmt(r.movies.movieId.length)} movies`);
   const { movies } = input;
-  const genres = await stage("genres", () => oneHotGenres(movies), (g) => `${g.genres.length} genres one-hot`);
-  const merged = await stage("merge", () => mergeRatings(input.ratings, movies),
+  const genres = await run.stage("genres", () => oneHotGenres(movies), (g) => `${g.genres.length} genres one-hot`);
+  const merged = await run.stage("merge", () => mergeRatings(input.ratings, movies),
     (r) => `${fmt(r.ratings.userId.length)} ratings kept, ${fmt(r.dropped)} dropped (movie not in movies.csv)`);
-  const ratings = await stage("sample", () => sampleUsers(merged.ratings, params.sampleUsers, params.seed),
+  const ratings = await run.stage("sample", () => sampleUsers(merged.ratings, params.sampleUsers, params.seed),
     (r) => (params.sampleUsers === undefined ? "all users" : `${fmt(r.userId.length)} ratings of ${fmt(params.sampleUsers)} sampled users`));
-  const { liked, isTest } = await stage("split", () => ({
+  const { liked, isTest } = await run.stage("split", () => ({
     liked: likedOf(ratings, params.likeThreshold),
     isTest: splitRatings(ratings, params.testFraction, params.seed),
   }), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
-  const enc = await stage("encode", () => encode(ratings), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
+  const enc = await run.stage("encode", () => encode(ratings), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
-
-  const { X_train, X_movies, X_test, trainRated } = await stage("csr", () => {
+  const matrices = await run.stage("csr", () => {
     const n = liked.length;
     const trainLike = new Uint8Array(n), testLike = new Uint8Array(n), train = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
@@ -69,43 +105,61 @@ export async function train(dir: string, options: Partial<Params> = {}, { onStag
       trainRated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, train),
     };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
-
-  const neighbours = await stage("neighbours", () => nearestNeighbours(X_movies, params.k, { threads, onProgress: onProgress?.("neighbours") }),
-    (nb) => `${fmt(nb.indices.length)} neighbours, k=${params.k}`);
-
-  const likes = Int32Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
-  const popular = popularOrder(likes);
-  const users = {
-    userId: enc.userIds,
-    indptr: trainRated.indptr,
-    indices: trainRated.indices,
-    liked: likedFlags(trainRated, X_train),
+  return {
+    files: input.files,
+    movies,
+    counts: {
+      ratings: input.ratings.userId.length, movies: movies.movieId.length, genres: genres.genres.length,
+      droppedRatings: merged.dropped, users: nUsers, encodedMovies: nMovies,
+      trainLikes: matrices.X_train.indices.length, testLikes: matrices.X_test.indices.length,
+    },
+    enc, userId: ratings.userId, movieId: ratings.movieId, liked, isTest,
+    ...matrices,
   };
-  const { metrics, baseline } = await stage("evaluate", async () => {
-    const evalUsers = evaluationUsers(X_train, X_test, enc.userIds, params.evalUsers, params.seed);
-    const input = { neighbours, popular, X_train, trainRated, X_test };
-    const threadCount = threads ?? defaultThreads();
+}
+
+/** Spec step 9 with the chosen similarity, as a timed stage. */
+export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "neighbours"): Promise<Neighbours> {
+  const { k, similarity, shrink, beta } = params;
+  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, threads: run.threads, onProgress: run.onProgress?.(name) }),
+    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}`}, k=${k}`);
+}
+
+/** Spec step 12 on test, for the model and the popularity baseline, on the same users. */
+export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Params, run: Run): Promise<{ metrics: Metrics; baseline: Metrics }> {
+  const { X_train, X_test, trainRated, enc } = data;
+  return run.stage("evaluate", async () => {
+    const users = evaluationUsers(X_train, X_test, enc.userIds, params.evalUsers, params.seed);
+    const input = { neighbours, popular: popularOrder(likesOf(data.X_movies)), X_train, trainRated, X_test };
     return {
-      metrics: await evaluateRanking(input, evalUsers, params.n, "neighbours", threadCount),
-      baseline: await evaluateRanking(input, evalUsers, params.n, "popularity", threadCount),
+      metrics: await evaluateRanking(input, users, params.n, "neighbours", run.threads),
+      baseline: await evaluateRanking(input, users, params.n, "popularity", run.threads),
     };
   }, (r) => `${fmt(r.metrics.users)} users, precision@${params.n} ${r.metrics.precision.toFixed(4)} (popularity ${r.baseline.precision.toFixed(4)})`);
+}
 
+/** Train likes per movie: the row lengths of X_movies. */
+export const likesOf = (X_movies: Csr) => Int32Array.from({ length: X_movies.nRows }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
+
+/** The model to save: movie table, neighbours, users' train ratings, and the manifest. */
+export function assemble(
+  data: Prepared, neighbours: Neighbours, params: Params,
+  extra: { metrics: Metrics; baseline: Metrics; timings: Record<string, number>; source: string; tuning?: Manifest["tuning"] },
+): TrainedModel {
+  const { enc, movies, X_movies, X_train, trainRated } = data;
+  const likes = likesOf(X_movies);
   const rowOf = new Map<number, number>();
   movies.movieId.forEach((id, row) => rowOf.set(id, row));
   return {
     manifest: {
       createdAt: new Date().toISOString(),
       params,
-      input: { source, files: input.files },
-      counts: {
-        ratings: input.ratings.userId.length, movies: movies.movieId.length, genres: genres.genres.length,
-        droppedRatings: merged.dropped, users: nUsers, encodedMovies: nMovies,
-        trainLikes: X_train.indices.length, testLikes: X_test.indices.length, neighbours: neighbours.indices.length,
-      },
-      timings,
-      metrics: { ...metrics },
-      baseline: { ...baseline },
+      input: { source: extra.source, files: data.files },
+      counts: { ...data.counts, neighbours: neighbours.indices.length },
+      timings: extra.timings,
+      metrics: { ...extra.metrics },
+      baseline: { ...extra.baseline },
+      ...(extra.tuning ? { tuning: extra.tuning } : {}),
     },
     movies: {
       movieId: enc.movieIds,
@@ -114,15 +168,15 @@ export async function train(dir: string, options: Partial<Params> = {}, { onStag
       genres: Array.from(enc.movieIds, (id) => movies.genres[rowOf.get(id)!]),
     },
     neighbours,
-    users,
-    popular,
+    users: { userId: enc.userIds, indptr: trainRated.indptr, indices: trainRated.indices, liked: likedFlags(trainRated, X_train) },
+    popular: popularOrder(likes),
   };
 }
 
 /** 1 where a train rating (row-sorted) is also a train like. */
-function likedFlags(trainRated: { indptr: Int32Array; indices: Int32Array }, X_train: { indptr: Int32Array; indices: Int32Array }): Uint8Array {
+function likedFlags(trainRated: Csr, X_train: Csr): Uint8Array {
   const flags = new Uint8Array(trainRated.indices.length);
-  for (let u = 0; u + 1 < trainRated.indptr.length; u++) {
+  for (let u = 0; u < trainRated.nRows; u++) {
     let q = X_train.indptr[u];
     for (let p = trainRated.indptr[u]; p < trainRated.indptr[u + 1]; p++) {
       if (q < X_train.indptr[u + 1] && X_train.indices[q] === trainRated.indices[p]) {
@@ -139,4 +193,3 @@ const share = (flags: Uint8Array) => {
   for (let i = 0; i < flags.length; i++) s += flags[i];
   return `${((100 * s) / Math.max(1, flags.length)).toFixed(1)}%`;
 };
-

@@ -63,6 +63,28 @@ test("train on the small synthetic set, then recommend, similar and export-neigh
   assert.equal(similar.stdout.trimEnd().split("\n")[0].split(/ +/)[2], tsv[0].split("\t")[1].split(":")[0]);
 });
 
+test("train --similarity rp3beta and tune record their choice in model.json", async () => {
+  const rp3 = path.join(root, "rp3");
+  const trained = await run("train", "--similarity", "rp3beta", "--beta", "0.4", "--k", "30", "--model-dir", rp3, "--threads", "2");
+  assert.equal(trained.code, 0, trained.stderr);
+  assert.match(trained.stdout, /neighbours .* rp3beta beta=0\.4, k=30/);
+  const manifest = JSON.parse(readFileSync(path.join(rp3, "model.json"), "utf8"));
+  assert.deepEqual([manifest.params.similarity, manifest.params.beta, manifest.params.k], ["rp3beta", 0.4, 30]);
+
+  const tuned = path.join(root, "tuned");
+  const t = await run("tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta", "--shrinks", "0,20", "--betas", "0.3", "--ks", "10,40");
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stdout, /^validation grid\nsimilarity +shrink +beta +k +precision@10/m);
+  assert.equal(t.stdout.match(/^(cosine|rp3beta|popularity) /gm)!.length, 7);
+  const chosen = /^chosen: (cosine|rp3beta) (shrink|beta)=([\d.]+) k=(\d+)/m.exec(t.stdout)!;
+  const tunedManifest = JSON.parse(readFileSync(path.join(tuned, "model.json"), "utf8"));
+  assert.equal(tunedManifest.params.similarity, chosen[1]);
+  assert.equal(tunedManifest.params.k, Number(chosen[4]));
+  assert.equal(tunedManifest.tuning.length, 7);
+  const bad = await run("tune", "--similarities", "jaccard");
+  assert.match(bad.stderr, /unknown similarity "jaccard"/);
+});
+
 test("bad arguments and unknown ids fail with a clear message", async () => {
   const k0 = await run("train", "--k", "0");
   assert.notEqual(k0.code, 0);
@@ -83,7 +105,7 @@ test("bad arguments and unknown ids fail with a clear message", async () => {
 test("--help explains every command", async () => {
   const help = await run("--help");
   assert.equal(help.code, 0);
-  for (const command of ["train", "recommend", "similar", "export-neighbours"]) assert.match(help.stdout, new RegExp(`^ +${command}`, "m"));
+  for (const command of ["train", "tune", "recommend", "similar", "export-neighbours"]) assert.match(help.stdout, new RegExp(`^ +${command}`, "m"));
   const trainHelp = await run("train", "--help");
   assert.match(trainHelp.stdout, /--sample-users <n>/);
   assert.match(trainHelp.stdout, /--synthetic <preset>.*\(choices: "small", "medium", "32m"\)/s);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csrFromDense, normalizeRows, transpose } from "../lib/csr";
-import { nearestNeighbours, neighboursOf } from "../lib/neighbours";
+import { nearestNeighbours, neighboursOf, truncateNeighbours } from "../lib/neighbours";
 import { random } from "../lib/synthetic";
 import { denseNeighbours, randomLikes } from "./reference";
 
@@ -45,4 +45,32 @@ test("the same neighbours, bit for bit, whatever the thread count", async () => 
   for (const threads of [2, 3]) assert.deepEqual(await nearestNeighbours(X_movies, 20, { threads }), one, `${threads} threads`);
   const expected = denseNeighbours(X, 20);
   assert.deepEqual([...neighboursOf(one, 7).indices], expected.indices[7]);
+});
+
+test("cosine with shrinkage and rp3beta equal the brute-force formulas of the spec", async () => {
+  const rand = random(11);
+  for (const [nUsers, nMovies, density, k] of [[40, 30, 0.15, 6], [25, 18, 0.3, 100]]) {
+    const X = randomLikes(rand, nUsers, nMovies, density);
+    for (const options of [{ shrink: 0 }, { shrink: 10 }, { beta: 0 }, { beta: 0.3 }, { beta: 0.75 }]) {
+      const expected = denseNeighbours(X, k, options);
+      const got = await nearestNeighbours(X_moviesOf(X), k, "beta" in options ? { similarity: "rp3beta", beta: options.beta } : { shrink: options.shrink });
+      for (let m = 0; m < nMovies; m++) {
+        assert.deepEqual([...neighboursOf(got, m).indices], expected.indices[m], `movie ${m}, ${JSON.stringify(options)}`);
+        assert.deepEqual([...neighboursOf(got, m).sims], expected.sims[m], `sims of movie ${m}, ${JSON.stringify(options)}`);
+      }
+    }
+  }
+});
+
+test("rp3beta is not symmetric: popular neighbours are penalised", async () => {
+  // movie 0 liked by 3 users, movie 1 by 1 of them
+  const nb = await nearestNeighbours(X_moviesOf([[1, 1], [1, 0], [1, 0]]), 1, { similarity: "rp3beta", beta: 0.5 });
+  // w(0 -> 1) = (1/3) * (1/2) / 1^0.5; w(1 -> 0) = (1/1) * (1/2) / 3^0.5
+  assert.deepEqual([...nb.sims], [Math.fround(1 / 6), Math.fround(0.5 / Math.sqrt(3))]);
+});
+
+test("truncateNeighbours keeps each list's first k", async () => {
+  const X = randomLikes(random(4), 50, 30, 0.2);
+  const long = await nearestNeighbours(X_moviesOf(X), 20);
+  assert.deepEqual(truncateNeighbours(long, 7), await nearestNeighbours(X_moviesOf(X), 7));
 });

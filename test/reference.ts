@@ -1,11 +1,16 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { random } from "../lib/synthetic";
+
 /** A brute-force, dense reading of the spec's steps 9 and 10, to check the fast code against. */
 export interface DenseNeighbours {
   indices: number[][];
   sims: number[][];
 }
 
-/** Spec step 9 over a dense 0/1 users x movies matrix. */
-export function denseNeighbours(X: number[][], k: number): DenseNeighbours {
+/** Spec step 9 over a dense 0/1 users x movies matrix; cosine with shrink, or rp3beta when beta is set. */
+export function denseNeighbours(X: number[][], k: number, { shrink = 0, beta }: { shrink?: number; beta?: number } = {}): DenseNeighbours {
   const nMovies = X[0].length;
   const likes = (m: number) => X.reduce((s, row) => s + row[m], 0);
   const indices: number[][] = [], sims: number[][] = [];
@@ -14,7 +19,10 @@ export function denseNeighbours(X: number[][], k: number): DenseNeighbours {
     for (let j = 0; j < nMovies; j++) {
       if (j === m || likes(m) === 0) continue;
       const c = X.reduce((s, row) => s + row[m] * row[j], 0);
-      if (c > 0) scored.push([c / Math.sqrt(likes(m) * likes(j)), j]);
+      // sum over users u who liked both of 1 / d_u, users ascending
+      const walk = X.reduce((s, row) => (row[m] && row[j] ? s + 1 / row.reduce((a, b) => a + b, 0) : s), 0);
+      const w = beta === undefined ? c / (Math.sqrt(likes(m) * likes(j)) + shrink) : ((1 / likes(m)) * walk) / Math.pow(likes(j), beta);
+      if (c > 0) scored.push([w, j]);
     }
     scored.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
     indices.push(scored.slice(0, k).map((s) => s[1]));
@@ -41,3 +49,19 @@ export function randomLikes(rand: () => number, nUsers: number, nMovies: number,
   }
   return X;
 }
+
+/** A small random MovieLens directory: sparse ids, a movie without ratings, a rating of an unknown movie. */
+export function writeRandomMovieLens(seed: number): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "train-"));
+  const rand = random(seed);
+  const movieIds = Array.from({ length: 30 }, (_, i) => 1 + i * 5 + (i % 4));
+  writeFileSync(path.join(dir, "movies.csv"), "movieId,title,genres\n" + movieIds.map((id) => `${id},"Movie ${id}, The (1999)",Drama|Comedy`).join("\n") + "\n");
+  const lines = ["userId,movieId,rating,timestamp"];
+  for (let u = 1; u <= 80; u++) {
+    for (const id of movieIds.slice(0, 29)) if (rand() < 0.3) lines.push(`${u * 7},${id},${(1 + Math.floor(rand() * 10)) / 2},1`);
+    if (u === 5) lines.push(`${u * 7},999,4.0,1`);
+  }
+  writeFileSync(path.join(dir, "ratings.csv"), lines.join("\n") + "\n");
+  return dir;
+}
+

@@ -1,31 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { fnv1a32 } from "../lib/hash";
 import { neighboursOf } from "../lib/neighbours";
-import { random } from "../lib/synthetic";
 import { train } from "../lib/train";
-import { denseNeighbours, denseRecommend } from "./reference";
-
-/** A small random MovieLens directory: sparse ids, a movie without ratings, a rating of an unknown movie. */
-function writeDataset(seed: number): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "train-"));
-  const rand = random(seed);
-  const movieIds = Array.from({ length: 30 }, (_, i) => 1 + i * 5 + (i % 4));
-  writeFileSync(path.join(dir, "movies.csv"), "movieId,title,genres\n" + movieIds.map((id) => `${id},"Movie ${id}, The (1999)",Drama|Comedy`).join("\n") + "\n");
-  const lines = ["userId,movieId,rating,timestamp"];
-  for (let u = 1; u <= 80; u++) {
-    for (const id of movieIds.slice(0, 29)) if (rand() < 0.3) lines.push(`${u * 7},${id},${(1 + Math.floor(rand() * 10)) / 2},1`);
-    if (u === 5) lines.push(`${u * 7},999,4.0,1`);
-  }
-  writeFileSync(path.join(dir, "ratings.csv"), lines.join("\n") + "\n");
-  return dir;
-}
+import { denseNeighbours, denseRecommend, writeRandomMovieLens } from "./reference";
 
 test("train equals a brute-force reading of the spec, step by step", async () => {
-  const dir = writeDataset(3);
+  const dir = writeRandomMovieLens(3);
   const k = 7, n = 5;
   const model = await train(dir, { k, n });
 
@@ -72,7 +54,7 @@ test("train equals a brute-force reading of the spec, step by step", async () =>
 });
 
 test("sampleUsers and evalUsers shrink the run as asked", async () => {
-  const dir = writeDataset(4);
+  const dir = writeRandomMovieLens(4);
   const model = await train(dir, { sampleUsers: 20, evalUsers: 10 });
   assert.equal(model.users.userId.length, 20);
   assert.equal(model.manifest.metrics.users, 10);
