@@ -3,7 +3,7 @@ import { gzipSync } from "node:zlib";
 import type { GenreOneHot } from "./features";
 import { fnv1a32 } from "./hash";
 import type { Ratings } from "./ingest";
-import type { SweepRow } from "./sweep";
+import type { ComparisonRow, SweepRow } from "./sweep";
 
 /** A plotly.js figure: traces and layout, as plain JSON. */
 export interface Figure {
@@ -107,6 +107,22 @@ export function metricsChart(byN: SweepRow[], byK: SweepRow[]): Figure {
       legend: { orientation: "h", y: -0.25 },
       margin: { t: 50, r: 20, b: 60, l: 70 },
       height: 480,
+    },
+  };
+}
+
+/** The similarity comparison as grouped bars: one group per metric, one bar per method. */
+export function comparisonChart(rows: ComparisonRow[]): Figure {
+  return {
+    data: rows.map((r) => ({ type: "bar", name: r.setting ? `${r.method} (${r.setting})` : r.method, x: SWEPT, y: SWEPT.map((m) => r.metrics[m]) })),
+    layout: {
+      title: { text: "Test metrics by similarity, beside the popularity baseline" },
+      barmode: "group",
+      xaxis: { title: { text: "metric (at n)" } },
+      yaxis: { title: { text: "metric value" }, rangemode: "tozero" },
+      legend: { orientation: "h", y: -0.2 },
+      margin: { t: 50, r: 20, b: 60, l: 70 },
+      height: 440,
     },
   };
 }

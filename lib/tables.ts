@@ -7,7 +7,8 @@ import type { Model } from "./model-io";
 import { type Neighbours, neighboursOf } from "./neighbours";
 import type { Recommendation } from "./recommend";
 import { distinct, indexOf } from "./split";
-import type { SweepRow } from "./sweep";
+import type { ComparisonRow, SweepRow } from "./sweep";
+import type { TuningRow } from "./tune";
 
 type Cell = string | number;
 
@@ -121,6 +122,19 @@ export function sweepTable(rows: SweepRow[], parameter: string): DataFrame {
   const names = ["precision", "recall", "ndcg", "hitrate", "coverage"];
   return table([parameter, ...names.flatMap((m) => [m, `${m} (popularity)`])],
     rows.map((r) => [r.value, ...names.flatMap((m) => [r.metrics[m], r.baseline[m]])]));
+}
+
+/** The similarity comparison: each method's test metrics. */
+export function comparisonTable(rows: ComparisonRow[]): DataFrame {
+  const names = ["precision", "recall", "ndcg", "hitrate", "coverage"];
+  return table(["method", "setting", ...names], rows.map((r) => [r.method, r.setting, ...names.map((m) => r.metrics[m])]));
+}
+
+/** A tuning grid, best validation precision first. */
+export function tuningTable(rows: TuningRow[], top = 10): DataFrame {
+  const sorted = [...rows].sort((a, b) => b.precision - a.precision).slice(0, top);
+  return table(["similarity", "shrink", "beta", "k", "precision", "recall", "ndcg", "hitrate"],
+    sorted.map((r) => [r.similarity, r.shrink ?? "-", r.beta ?? "-", r.k ?? "-", r.precision, r.recall, r.ndcg, r.hitrate]));
 }
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
