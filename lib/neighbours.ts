@@ -143,6 +143,8 @@ function prepare(X_movies: Csr, k: number, beta: number | undefined, shrink: num
 }
 
 const CHUNK = 8;
+// Candidates sampled per k to set a movie's bar.
+const SAMPLE = 8;
 // Bounds the rounding of acc * a * b against the exact weight, so a cheap test can only reject what the exact one would.
 const UP = 1 + 1e-12;
 
@@ -159,7 +161,7 @@ export function countTask(s: Shared, index: number): void {
   const counts = weighted ? new Int32Array(0) : s.likes[0] < 65536 ? new Uint16Array(nMovies) : new Int32Array(nMovies);
   const sums = new Float64Array(weighted ? nMovies : 0);
   const touched = new Int32Array(nMovies);
-  const values = new Float64Array(nMovies), estimates = new Float64Array(nMovies), scratch = new Float64Array(nMovies);
+  const values = new Float64Array(nMovies), scratch = new Float64Array(SAMPLE * k + 1);
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= nMovies) return;
@@ -186,30 +188,42 @@ export function countTask(s: Shared, index: number): void {
           }
         }
       }
-      // Offers to the more popular y as they come; x's own candidates come in bulk, and only those
-      // near the k-th best estimate can make its top k.
+      // Offers to the more popular y as they come. x's own candidates come in bulk: a sample gives a bar
+      // that about 2k of them reach; if at least k do, nothing below it can make x's top k.
       const ax = a[x], bx = b[x];
-      for (let t = 0; t < nTouched; t++) {
-        const y = touched[t];
-        let v: number;
-        if (weighted) { v = sums[y]; sums[y] = 0; } else { v = counts[y]; counts[y] = 0; }
-        const estimate = v * ax * b[y];
-        values[t] = v;
-        estimates[t] = estimate;
-        if ((weighted ? v * a[y] * bx : estimate) * UP >= thr[y]) offer(s, buffer, y, x, weight(s, v, y, x));
+      const acc = weighted ? sums : counts;
+      let m = 0;
+      if (nTouched > 2 * k) {
+        const stride = nTouched / Math.min(nTouched, SAMPLE * k);
+        for (let f = 0; f < nTouched; f += stride) {
+          const y = touched[Math.floor(f)];
+          scratch[m++] = acc[y] * ax * b[y];
+        }
       }
-      const bar = Math.max(thr[x], nTouched > k ? kthLargest(scratch, estimates, nTouched, k) / (UP * UP) : -Infinity);
+      const bar = m > 0 ? kthLargest(scratch, m, Math.ceil((2 * k * m) / nTouched)) : -Infinity;
+      let reached = 0;
       for (let t = 0; t < nTouched; t++) {
-        if (estimates[t] * UP >= bar) offer(s, buffer, x, touched[t], weight(s, values[t], x, touched[t]));
+        const y = touched[t], v = acc[y];
+        acc[y] = 0;
+        values[t] = v;
+        const estimate = v * ax * b[y];
+        if ((weighted ? v * a[y] * bx : estimate) * UP >= thr[y]) offer(s, buffer, y, x, weight(s, v, y, x));
+        if (estimate >= bar) reached++;
+        if (estimate * UP * UP >= bar) offer(s, buffer, x, y, weight(s, v, x, y));
+      }
+      if (reached < k) {
+        for (let t = 0; t < nTouched; t++) {
+          const y = touched[t];
+          if (values[t] * ax * b[y] * UP * UP < bar) offer(s, buffer, x, y, weight(s, values[t], x, y));
+        }
       }
     }
     Atomics.add(done, 0, Math.round(work / WORK_UNIT));
   }
 }
 
-/** The k-th largest of values[0..n), by quickselect on a copy in scratch. */
-function kthLargest(scratch: Float64Array, values: Float64Array, n: number, k: number): number {
-  scratch.set(values.subarray(0, n));
+/** The k-th largest of scratch[0..n), by quickselect in place. */
+function kthLargest(scratch: Float64Array, n: number, k: number): number {
   let left = 0, right = n - 1;
   const target = k - 1;
   while (left < right) {
