@@ -16,6 +16,7 @@ export const rowLength = (X: Csr, i: number): number => X.indptr[i + 1] - X.indp
  * Duplicate entries collapse to one.
  */
 export function csrFromEntries(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, keep?: Uint8Array): Csr {
+  if (isSorted(rows, cols)) return csrFromSorted(rows, cols, nRows, nCols, keep);
   // Bucket by column, then by row: each row then receives its columns in ascending order.
   const colptr = new Int32Array(nCols + 1);
   for (let i = 0; i < rows.length; i++) if (!keep || keep[i]) colptr[cols[i] + 1]++;
@@ -36,6 +37,24 @@ export function csrFromEntries(rows: Int32Array, cols: Int32Array, nRows: number
     }
   }
   return compact({ nRows, nCols, indptr, indices, data: new Float64Array(0) }, next);
+}
+
+/** Whether entries come by row, then column, with no repeats: MovieLens files come sorted by user, then movie. */
+function isSorted(rows: Int32Array, cols: Int32Array): boolean {
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i] < rows[i - 1] || (rows[i] === rows[i - 1] && cols[i] <= cols[i - 1])) return false;
+  }
+  return true;
+}
+
+/** csrFromEntries for sorted entries: one pass. */
+function csrFromSorted(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, keep?: Uint8Array): Csr {
+  const indptr = new Int32Array(nRows + 1);
+  for (let i = 0; i < rows.length; i++) if (!keep || keep[i]) indptr[rows[i] + 1]++;
+  for (let r = 0; r < nRows; r++) indptr[r + 1] += indptr[r];
+  const indices = new Int32Array(indptr[nRows]);
+  for (let i = 0, n = 0; i < rows.length; i++) if (!keep || keep[i]) indices[n++] = cols[i];
+  return { nRows, nCols, indptr, indices, data: new Float64Array(indices.length).fill(1) };
 }
 
 /** Closes the gaps left by duplicates: row r holds indptr[r]..end[r]. */

@@ -26,9 +26,16 @@ export function oneHotGenres(movies: Movies): GenreOneHot {
 
 /** Inner join of ratings with movies on movieId (spec step 2); ratings of unknown movies are dropped and counted. */
 export function mergeRatings(ratings: Ratings, movies: Movies): { ratings: Ratings; dropped: number } {
-  const known = new Set(movies.movieId);
   const keep = new Uint8Array(ratings.movieId.length);
-  for (let i = 0; i < keep.length; i++) keep[i] = known.has(ratings.movieId[i]) ? 1 : 0;
+  const max = movies.movieId.reduce((a, b) => Math.max(a, b), 0);
+  if (max < 1 << 26) {
+    const known = new Uint8Array(max + 1);
+    for (const id of movies.movieId) known[id] = 1;
+    for (let i = 0; i < keep.length; i++) keep[i] = known[ratings.movieId[i]] ?? 0;
+  } else {
+    const known = new Set(movies.movieId);
+    for (let i = 0; i < keep.length; i++) keep[i] = known.has(ratings.movieId[i]) ? 1 : 0;
+  }
   const kept = filterRatings(ratings, keep);
   return { ratings: kept, dropped: ratings.movieId.length - kept.movieId.length };
 }

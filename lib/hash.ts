@@ -17,10 +17,18 @@ export function fnvDecimal(h: number, value: number): number {
     value = -value;
   }
   let len = 0;
-  do {
-    digits[len++] = 48 + (value % 10);
-    value = Math.floor(value / 10);
-  } while (value > 0);
+  if (value <= 0x7fffffff) {
+    // int32 arithmetic: no float division for the ids we see
+    do {
+      digits[len++] = 48 + (value % 10);
+      value = (value / 10) | 0;
+    } while (value > 0);
+  } else {
+    do {
+      digits[len++] = 48 + (value % 10);
+      value = Math.floor(value / 10);
+    } while (value > 0);
+  }
   while (len > 0) h = Math.imul(h ^ digits[--len], FNV_PRIME) >>> 0;
   return h;
 }

@@ -19,3 +19,14 @@ test("transpose and normalizeRows", () => {
   assert.deepEqual(csrToDense(N)[1], [0, 1, 0]);
   assert.deepEqual(csrToDense(normalizeRows(X))[2], [0, 0, 0]);
 });
+
+test("sorted and shuffled entries give the same matrix", () => {
+  const rows: number[] = [], cols: number[] = [];
+  for (let r = 0; r < 50; r++) for (let c = 0; c < 40; c++) if ((r * 7 + c * 13) % 5 === 0) { rows.push(r); cols.push(c); }
+  const keep = Uint8Array.from(rows, (_, i) => (i % 3 === 0 ? 0 : 1));
+  const sorted = csrFromEntries(Int32Array.from(rows), Int32Array.from(cols), 50, 40, keep);
+  const order = rows.map((_, i) => i).sort((a, b) => ((a * 7919) % rows.length) - ((b * 7919) % rows.length));
+  const shuffled = csrFromEntries(Int32Array.from(order, (i) => rows[i]), Int32Array.from(order, (i) => cols[i]), 50, 40, Uint8Array.from(order, (i) => keep[i]));
+  assert.deepEqual(shuffled, sorted);
+  assert.equal(sorted.indices.length, keep.reduce((a, b) => a + b, 0));
+});
