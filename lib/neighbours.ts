@@ -143,6 +143,8 @@ function prepare(X_movies: Csr, k: number, beta: number | undefined, shrink: num
 }
 
 const CHUNK = 8;
+// A movie scans all more popular movies for its candidates when it counts at least one co-like per movie scanned.
+const DENSE = 1;
 // Candidates sampled per k to set a movie's bar.
 const SAMPLE = 8;
 // Bounds the rounding of acc * a * b against the exact weight, so a cheap test can only reject what the exact one would.
@@ -160,17 +162,23 @@ export function countTask(s: Shared, index: number): void {
   // Counts fit 16 bits unless a movie has 65,536 likes; the smaller array stays closer to the core.
   const counts = weighted ? new Int32Array(0) : s.likes[0] < 65536 ? new Uint16Array(nMovies) : new Int32Array(nMovies);
   const sums = new Float64Array(weighted ? nMovies : 0);
+  const acc = weighted ? sums : counts;
   const touched = new Int32Array(nMovies);
-  const values = new Float64Array(nMovies), scratch = new Float64Array(SAMPLE * k + 1);
+  const scratch = new Float64Array(SAMPLE * k + 2);
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= nMovies) return;
     let work = 0;
     for (let x = lo; x < Math.min(lo + CHUNK, nMovies); x++) {
+      let increments = 0;
+      for (let p = mPtr[x]; p < mPtr[x + 1]; p++) increments += mEnd[p] - uPtr[mUser[p]];
+      work += increments;
+      // A movie whose users' rows cover much of [0, x) scans that range for its candidates; a sparse one
+      // lists them as it counts.
+      const dense = increments >= DENSE * x;
       let nTouched = 0;
       for (let p = mPtr[x]; p < mPtr[x + 1]; p++) {
         const u = mUser[p], start = uPtr[u], end = mEnd[p];
-        work += end - start;
         if (weighted) {
           const w = invD[u];
           for (let q = start; q < end; q++) {
@@ -179,6 +187,8 @@ export function countTask(s: Shared, index: number): void {
             touched[nTouched] = y;
             nTouched += v === 0 ? 1 : 0;
           }
+        } else if (dense) {
+          for (let q = start; q < end; q++) counts[uIdx[q]]++;
         } else {
           for (let q = start; q < end; q++) {
             const y = uIdx[q], v = counts[y];
@@ -188,35 +198,38 @@ export function countTask(s: Shared, index: number): void {
           }
         }
       }
+      const scan = dense && !weighted;
+      const n = scan ? x : nTouched;
       // Offers to the more popular y as they come. x's own candidates come in bulk: a sample gives a bar
       // that about 2k of them reach; if at least k do, nothing below it can make x's top k.
       const ax = a[x], bx = b[x];
-      const acc = weighted ? sums : counts;
       let m = 0;
-      if (nTouched > 2 * k) {
-        const stride = nTouched / Math.min(nTouched, SAMPLE * k);
-        for (let f = 0; f < nTouched; f += stride) {
-          const y = touched[Math.floor(f)];
+      if (n > 2 * k) {
+        const stride = n / Math.min(n, SAMPLE * k);
+        for (let f = 0; f < n; f += stride) {
+          const y = scan ? Math.floor(f) : touched[Math.floor(f)];
           scratch[m++] = acc[y] * ax * b[y];
         }
       }
-      const bar = m > 0 ? kthLargest(scratch, m, Math.ceil((2 * k * m) / nTouched)) : -Infinity;
+      let bar = m > 0 ? kthLargest(scratch, m, Math.ceil((2 * k * m) / n)) : -Infinity;
+      if (bar <= 0) bar = -Infinity;
       let reached = 0;
-      for (let t = 0; t < nTouched; t++) {
-        const y = touched[t], v = acc[y];
-        acc[y] = 0;
-        values[t] = v;
+      for (let i = 0; i < n; i++) {
+        const y = scan ? i : touched[i], v = acc[y];
         const estimate = v * ax * b[y];
-        if ((weighted ? v * a[y] * bx : estimate) * UP >= thr[y]) offer(s, buffer, y, x, weight(s, v, y, x));
+        // (zero counts only occur when scanning: they fail the tests below but for the last)
+        if ((weighted ? v * a[y] * bx : estimate) * UP >= thr[y] && v !== 0) offer(s, buffer, y, x, weight(s, v, y, x));
         if (estimate >= bar) reached++;
-        if (estimate * UP * UP >= bar) offer(s, buffer, x, y, weight(s, v, x, y));
+        if (estimate * UP * UP >= bar && v !== 0) offer(s, buffer, x, y, weight(s, v, x, y));
       }
       if (reached < k) {
-        for (let t = 0; t < nTouched; t++) {
-          const y = touched[t];
-          if (values[t] * ax * b[y] * UP * UP < bar) offer(s, buffer, x, y, weight(s, values[t], x, y));
+        for (let i = 0; i < n; i++) {
+          const y = scan ? i : touched[i], v = acc[y];
+          if (v !== 0 && v * ax * b[y] * UP * UP < bar) offer(s, buffer, x, y, weight(s, v, x, y));
         }
       }
+      if (scan) acc.fill(0, 0, x);
+      else for (let i = 0; i < n; i++) acc[touched[i]] = 0;
     }
     Atomics.add(done, 0, Math.round(work / WORK_UNIT));
   }
