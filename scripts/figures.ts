@@ -3,16 +3,17 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { oneHotGenres } from "../lib/features";
-import { figureHtml, metricsChart, plotlyBundleHtml } from "../lib/figures";
+import { comparisonChart, figureHtml, metricsChart, plotlyBundleHtml } from "../lib/figures";
 import { readMovies } from "../lib/ingest";
 import { type Model, loadModel, saveModel } from "../lib/model-io";
 import { resolveParams } from "../lib/params";
 import { recommendForUser, similarTo } from "../lib/recommend";
 import { indexOf } from "../lib/split";
-import { SWEEP, sweep } from "../lib/sweep";
+import { compareSimilarities, SWEEP, sweep } from "../lib/sweep";
 import { syntheticDir } from "../lib/synthetic";
-import { likedTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/tables";
+import { comparisonTable, likedTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/tables";
 import { train } from "../lib/train";
+import { DEFAULT_GRID, tune } from "../lib/tune";
 import { openChromium } from "./chromium";
 import { ROOT } from "./jupyter";
 
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
   const title = model.movies.title[indexOf(model.movies.movieId, movieId)];
   console.log(`user ${userId}, movie ${movieId} (${title}); sweeping n and k`);
   const byN = await sweep(dir, params, "n", SWEEP.n), byK = await sweep(dir, params, "k", SWEEP.k);
+  console.log("tuning the similarities on the validation split");
+  const comparison = await compareSimilarities(dir, params, (await tune(dir, params, DEFAULT_GRID)).rows);
 
   const shots: [file: string, html: string, style?: string][] = [
     ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", movies.movieId.length)],
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
     ["user-recommendations.png", tableHtml(recommendationsTable(recommendForUser(model, userId, params.n).recommendations), `recommended to user ${userId}`)],
     ["similar-movies.png", tableHtml(recommendationsTable(similarTo(model, movieId, params.n).recommendations), `movies similar to ${title}`)],
     ["metrics.png", figureHtml(metricsChart(byN, byK)), "figure"],
+    ["similarities.png", `${tableHtml(comparisonTable(comparison), `test metrics at n = ${params.n}: settings tuned on a validation split of train`)}${figureHtml(comparisonChart(comparison))}`, "figure"],
   ];
   const { context, close } = await openChromium(2); // sharp on high-density screens
   try {
