@@ -9,7 +9,7 @@ import { API_VERSION, type Azure, AzureError, type Workspace, azureError, isNotF
 /** The port and routes of the scoring server in deploy/Dockerfile (lib/serve.ts). */
 export const CONTAINER = { port: 5001, live: "/live", ready: "/ready", score: "/score" };
 /** What the command job runs in the image (deploy/job.yml says the same). */
-export const TRAIN_COMMAND = "node /app/dist/lib/cli.js train --data ${{inputs.data}} --model-dir ${{outputs.model}}";
+export const TRAIN_COMMAND = "node /app/dist/lib/cli.js train --data ${{inputs.data}} --model-dir ${{outputs.model}}/model";
 export const INSTANCE_TYPE = "Standard_E2s_v3";
 
 /** Everything the flow creates, by name and version; `settingsFrom` fills the defaults. */
