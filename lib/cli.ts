@@ -11,6 +11,7 @@ import { DEFAULTS, type Params, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
 import { resolveSource } from "./source";
+import { serveCommand } from "./serve";
 import { PRESETS } from "./synthetic";
 import { train } from "./train";
 import { DEFAULT_GRID, DEFAULT_VALID_FRACTION, tune } from "./tune";
@@ -158,6 +159,7 @@ program.command("export-neighbours")
 
 program.addCommand(downloadCommand);
 program.addCommand(azureCommand);
+program.addCommand(serveCommand());
 
 function metricsTable(metrics: Record<string, number>, baseline: Record<string, number>, n: number): string {
   const rows = [["metric", "model", "popularity"]];

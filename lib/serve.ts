@@ -1,0 +1,247 @@
+import cluster from "node:cluster";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
+import { loadModel, type Model } from "./model-io";
+import { DEFAULTS } from "./params";
+import { recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
+
+/** The managed online endpoint's own request limit (../shared/spec/azure.md, section 3). */
+export const BODY_LIMIT = 1.5 * 1024 * 1024;
+const MAX_BATCH = 100;
+
+const n = { type: "integer", minimum: 1, maximum: 100, default: DEFAULTS.n };
+const kinds = {
+  userId: { userId: { type: "integer" }, n },
+  movieIds: { movieIds: { type: "array", items: { type: "integer" } }, n },
+  similarTo: { similarTo: { type: "integer" }, n },
+};
+// anyOf + if/then rather than oneOf: a bad body then fails in one branch, and the error names the field at fault.
+const exactlyOneOf = (k: Record<string, Record<string, object>>) => ({
+  type: "object",
+  anyOf: Object.keys(k).map((key) => ({ required: [key] })),
+  allOf: Object.entries(k).map(([key, properties]) => ({
+    if: { required: [key] },
+    then: { type: "object", properties, additionalProperties: false },
+  })),
+});
+const scoreBody = exactlyOneOf({
+  ...kinds,
+  batch: { batch: { type: "array", minItems: 1, maxItems: MAX_BATCH, items: exactlyOneOf(kinds) } },
+});
+
+type Single = { userId: number; n: number } | { movieIds: number[]; n: number } | { similarTo: number; n: number };
+type ScoreRequest = Single | { batch: Single[] };
+type Answer = ReturnType<typeof recommendForUser>;
+
+interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+  data?: unknown;
+  parentSchema?: { properties?: object };
+}
+
+/** One sentence for the first schema violation, naming the field, what it must be and what came. */
+function describeSchemaError(errors: SchemaError[], dataVar: string): string {
+  const at = (e: SchemaError) => dataVar + e.instancePath.replace(/\/(\d+)/g, "[$1]").replace(/\//g, ".");
+  const anyOf = errors.find((e) => e.keyword === "anyOf");
+  if (anyOf) {
+    const keys = errors.filter((e) => e.keyword === "required" && e.instancePath === anyOf.instancePath).map((e) => e.params.missingProperty);
+    const got = Object.keys(anyOf.data as object);
+    return `${at(anyOf)} must have one of the fields ${keys.join(", ")}, got ${got.length ? got.join(", ") : "none"}`;
+  }
+  const e = errors.find((x) => x.keyword !== "if")!;
+  if (e.keyword === "additionalProperties") {
+    const allowed = Object.keys(e.parentSchema?.properties ?? {});
+    return `${at(e)} has an unexpected field "${e.params.additionalProperty}" (expected only ${allowed.join(", ")})`;
+  }
+  const got = Array.isArray(e.data) && /Items$/.test(e.keyword) ? `${e.data.length} items` : preview(e.data);
+  return `${at(e)} ${e.message}, got ${got}`;
+}
+
+const preview = (x: unknown) => {
+  const s = typeof x === "number" ? String(x) : JSON.stringify(x) ?? String(x);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+};
+
+const statusOf = (e: UnknownIdError) => (e.kind === "userId" ? 404 : 400);
+
+function answer(model: Model, request: Single): Answer {
+  if ("userId" in request) return recommendForUser(model, request.userId, request.n);
+  if ("movieIds" in request) return recommendForMovies(model, request.movieIds, request.n);
+  return similarTo(model, request.similarTo, request.n);
+}
+
+export interface AppOptions {
+  /** Fastify's JSON logger on stdout (lifecycle and errors); default true. */
+  logger?: boolean;
+  /** One log line per request: method, route, status, ms; default true. Never bodies or headers. */
+  logRequests?: boolean;
+}
+
+/** The scoring app: /live, /ready (once `getModel()` returns a model) and /score. */
+export function buildApp(getModel: () => Model | undefined, { logger = true, logRequests = true }: AppOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: logger && { base: null },
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, verbose: true } },
+    schemaErrorFormatter: (errors, dataVar) => new Error(describeSchemaError(errors as SchemaError[], dataVar)),
+  });
+  // Only JSON is a request; without this fastify would parse text/plain into a string (a 400, not a 415).
+  app.removeContentTypeParser("text/plain");
+
+  // A keep-alive connection whose request was in flight at close would otherwise hold the process open.
+  app.addHook("onSend", async (_, reply) => {
+    if (!app.server.listening) reply.header("connection", "close");
+  });
+
+  if (logRequests) {
+    app.addHook("onResponse", async (request, reply) => {
+      const route = request.routeOptions.url ?? request.url.split("?")[0];
+      request.log.info({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
+    });
+  }
+
+  app.setErrorHandler((error: FastifyError | UnknownIdError, request, reply) => {
+    if (error instanceof UnknownIdError) return reply.code(statusOf(error)).send({ error: error.message });
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const message = error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? `expected content-type application/json, got ${request.headers["content-type"] ?? "none"}`
+        : error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `expected a body of at most ${BODY_LIMIT} bytes (1.5 MiB), got more`
+        : error.code === "FST_ERR_CTP_INVALID_JSON_BODY" ? "body is not valid JSON (or has a __proto__ or constructor.prototype key)"
+        : error.message;
+      return reply.code(status).send({ error: message });
+    }
+    request.log.error({ err: error }, "request failed");
+    return reply.code(500).send({ error: "internal error" });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split("?")[0]}; expected GET /live, GET /ready or POST /score` });
+  });
+
+  app.get("/live", async () => ({ live: true }));
+
+  app.get("/ready", async (_, reply) => (getModel() ? { ready: true } : reply.code(503).send({ error: "model not loaded yet" })));
+
+  app.post("/score", { schema: { body: scoreBody } }, async (request, reply) => {
+    const model = getModel();
+    if (!model) return reply.code(503).send({ error: "model not loaded yet" });
+    const body = request.body as ScoreRequest;
+    if (!("batch" in body)) return answer(model, body);
+    return {
+      results: body.batch.map((item) => {
+        try {
+          return answer(model, item);
+        } catch (e) {
+          if (e instanceof UnknownIdError) return { error: e.message, status: statusOf(e) };
+          throw e;
+        }
+      }),
+    };
+  });
+
+  return app;
+}
+
+/** The shallowest directory under `root` holding a model.json (how the Azure ML container finds its model). */
+export async function findModelDir(root: string): Promise<string> {
+  const found = (await readdir(root, { recursive: true }))
+    .filter((p) => path.basename(p) === "model.json")
+    .sort((a, b) => a.split(path.sep).length - b.split(path.sep).length || a.localeCompare(b));
+  if (found.length === 0) throw new Error(`expected a model.json under ${root}, found none`);
+  return path.join(root, path.dirname(found[0]));
+}
+
+interface ServeOptions extends AppOptions {
+  modelDir?: string;
+  host: string;
+  port: number;
+}
+
+/**
+ * Listens at once (so /live answers), then loads the model (so /ready turns 200); SIGTERM or SIGINT
+ * stops accepting and finishes in-flight requests. A model that cannot be loaded ends the process.
+ */
+async function serve({ modelDir, host, port, ...options }: ServeOptions): Promise<void> {
+  let model: Model | undefined;
+  const app = buildApp(() => model, options);
+  let closing = false;
+  // Idempotent: a worker of a cluster gets Ctrl-C twice, from the terminal and from its primary.
+  const stop = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info(`${signal}: closing, finishing in-flight requests`);
+    void app.close();
+  };
+  process.on("SIGTERM", stop).on("SIGINT", stop);
+  // A cluster worker's channel to its primary would keep it alive after the server closed.
+  app.addHook("onClose", async () => cluster.worker?.disconnect());
+  await app.listen({ host, port });
+  try {
+    const azure = process.env.AZUREML_MODEL_DIR;
+    const dir = modelDir ?? (azure ? await findModelDir(azure) : "models/latest");
+    const t0 = performance.now();
+    model = await loadModel(dir);
+    app.log.info(`model loaded from ${dir} in ${Math.round(performance.now() - t0)} ms: ${model.movies.movieId.length} movies, ${model.users.userId.length} users`);
+  } catch (e) {
+    app.log.error(`cannot load the model: ${(e as Error).message}`);
+    process.exitCode = 1;
+    await app.close();
+  }
+}
+
+/** Forks `workers` server processes sharing one port (node:cluster) and passes SIGTERM and SIGINT on; one dying stops all. */
+function supervise(workers: number): void {
+  let stopping = false;
+  const stopAll = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on("SIGTERM", stopAll).on("SIGINT", stopAll);
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) return;
+    console.error(JSON.stringify({ level: 50, time: Date.now(), msg: `worker ${worker.process.pid} exited with ${signal ?? code}; stopping the others` }));
+    process.exitCode = 1;
+    stopAll("SIGTERM");
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+}
+
+const positiveInteger = (name: string) => (value: string) => {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+  return Number(value);
+};
+
+const portNumber = (value: string) => {
+  const p = Number(value);
+  if (!/^\d+$/.test(value) || p > 65535) throw new InvalidArgumentError(`--port must be an integer in 0..65535, got "${value}"`);
+  return p;
+};
+
+/** The `serve` command of the CLI. */
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("Serve recommendations over HTTP: GET /live, GET /ready, POST /score (JSON).")
+    .option("--model-dir <dir>", "the trained model (default: the directory holding model.json under $AZUREML_MODEL_DIR if set, else models/latest)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free port)", portNumber, 5001)
+    .option("--workers <n>", "server processes sharing the port, each with its own copy of the model (use one per core)", positiveInteger("--workers"), 1)
+    .option("--quiet", "no log line per request")
+    .addHelpText("after", `
+POST /score takes one of
+  {"userId": 99802, "n": 10}          a known user's train history
+  {"movieIds": [1, 50, 296], "n": 10}  someone who liked these movies
+  {"similarTo": 1, "n": 10}           a movie's neighbours
+  {"batch": [ ...up to ${MAX_BATCH} of the above... ]}
+n is 1..100, default ${DEFAULTS.n}. Answers {"recommendations": [{movieId, title, genres, score}], "fallback": null | "popular"},
+or for a batch {"results": [ answer | {"error", "status"} ]} in request order. Bad input gets 4xx {"error": "..."}.`)
+    .action(async (o) => {
+      if (o.workers > 1 && cluster.isPrimary) return supervise(o.workers);
+      await serve({ modelDir: o.modelDir, host: o.host, port: o.port, logRequests: !o.quiet });
+    });
+}
