@@ -4,7 +4,9 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { DefaultAzureCredential } from "@azure/identity";
 import { type BlobClient, BlobServiceClient, RestError } from "@azure/storage-blob";
-import { MOVIELENS_FILES, progressBar } from "./download";
+import { MOVIELENS_FILES } from "./download";
+import type { Progress } from "./ingest";
+import { progressReporter } from "./progress";
 import { cacheRoot } from "./synthetic";
 
 /** A folder of blobs: the account's URL, a container and a prefix (no trailing slash), and a SAS if the URL carried one. */
@@ -158,17 +160,14 @@ function blobError(e: unknown, where: string): Error {
   return new BlobDownloadError(`${where}: ${(e as Error).message}`);
 }
 
-/** Downloads a MovieLens folder from Blob Storage with a progress bar; returns the local directory. */
+/** Downloads a MovieLens folder from Blob Storage with progress per file; returns the local directory. */
 export async function fetchMovieLensBlobs(location: string): Promise<string> {
-  const bars = new Map<string, ReturnType<typeof progressBar>>();
-  try {
-    return await fetchBlobs(parseBlobLocation(location), {
-      onProgress: (file, done, total) => {
-        if (!bars.has(file)) bars.set(file, progressBar(file, total));
-        bars.get(file)!.update(done);
-      },
-    });
-  } finally {
-    for (const bar of bars.values()) bar.stop();
-  }
+  const progress = progressReporter();
+  const files = new Map<string, Progress>();
+  return fetchBlobs(parseBlobLocation(location), {
+    onProgress: (file, done, total) => {
+      if (!files.has(file)) files.set(file, progress(file, "bytes"));
+      files.get(file)!(done, total);
+    },
+  });
 }

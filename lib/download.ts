@@ -5,9 +5,9 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import cliProgress from "cli-progress";
 import { Argument, Command } from "commander";
 import yauzl from "yauzl";
+import { progressReporter } from "./progress";
 
 /** The MovieLens sets `download` knows; each is `<name>.zip` beside `<name>.zip.md5` at the base URL. */
 export const DATASETS = ["ml-latest-small", "ml-25m", "ml-32m"] as const;
@@ -21,17 +21,6 @@ export const GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/";
 
 export class DownloadError extends Error {
   override name = "DownloadError";
-}
-
-/** A byte progress bar on stderr (drawn only on a terminal). */
-export function progressBar(label: string, total: number): { update: (done: number) => void; stop: () => void } {
-  const bar = new cliProgress.SingleBar({
-    format: `${label.padEnd(24)} [{bar}] {percentage}% | {done} of {size} MB`,
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic);
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  bar.start(total, 0, { done: mb(0), size: mb(total) });
-  return { update: (done) => bar.update(done, { done: mb(done) }), stop: () => bar.stop() };
 }
 
 export interface DownloadOptions {
@@ -146,15 +135,6 @@ export const downloadCommand = new Command("download")
   .option("--base-url <url>", `where the zips are (default $MOVIELENS_BASE_URL, else ${GROUPLENS_URL})`)
   .addHelpText("after", "\nThen: movielens-recsys train --data data/ml-latest-small")
   .action(async (name: Dataset, o: { dest: string; baseUrl?: string }) => {
-    let bar: ReturnType<typeof progressBar> | undefined;
-    try {
-      const dir = await downloadMovieLens(name, {
-        dest: o.dest,
-        baseUrl: o.baseUrl,
-        onProgress: (done, total) => (bar ??= progressBar(`${name}.zip`, total)).update(done),
-      });
-      console.log(`${name} is in ${dir}`);
-    } finally {
-      bar?.stop();
-    }
+    const dir = await downloadMovieLens(name, { dest: o.dest, baseUrl: o.baseUrl, onProgress: progressReporter()(`${name}.zip`, "bytes") });
+    console.log(`${name} is in ${dir}`);
   });

@@ -1,21 +1,24 @@
 import { SingleBar } from "cli-progress";
 import type { Progress } from "./ingest";
 
-/** How a stage's progress reads: ingest counts bytes, other stages units of work. */
-const RATE: Record<string, (perSecond: number) => string> = {
-  ingest: (b) => `${(b / 1e6).toFixed(0)} MB/s`,
+/** What progress counts: bytes (read or downloaded), or units of work. */
+export type Unit = "bytes" | "work";
+
+const RATE: Record<Unit, (perSecond: number) => string> = {
+  bytes: (b) => `${(b / 1e6).toFixed(1)} MB/s`,
+  work: (x) => `${(x / 1000).toFixed(1)}k units/s`,
 };
 
 /**
  * Progress of long stages on stderr: a bar with rate and ETA on a terminal, else a plain line at
  * every 20%. Returns, per stage, the callback that lib functions advance.
  */
-export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (stage: string) => Progress {
-  return (stage) => {
+export function progressReporter(stream: NodeJS.WriteStream = process.stderr): (stage: string, unit?: Unit) => Progress {
+  return (stage, unit = stage === "ingest" ? "bytes" : "work") => {
     const start = performance.now();
     const rate = (done: number) => {
       const seconds = (performance.now() - start) / 1000;
-      return seconds > 0 ? (RATE[stage] ?? ((x: number) => `${(x / 1000).toFixed(1)}k units/s`))(done / seconds) : "";
+      return seconds > 0 ? RATE[unit](done / seconds) : "";
     };
     if (stream.isTTY) {
       const bar = new SingleBar({ stream, format: `${stage.padEnd(11)} [{bar}] {percentage}% | {rate} | ETA {eta}s`, hideCursor: true, clearOnComplete: true });
