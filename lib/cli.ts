@@ -32,7 +32,7 @@ const idList = (value: string) => value.split(",").map((id) => integer("each mov
 const DEFAULT_MODEL_DIR = "models/latest";
 
 const program = new Command("movielens-recsys")
-  .description("Item-based movie recommender for the MovieLens datasets (cosine neighbours, spec in ../shared/spec/pipeline.md).")
+  .description("Item-based movie recommender for the MovieLens datasets: neighbours by the spec's cosine (or rp3beta), evaluation, serving, Azure ML.")
   .showHelpAfterError();
 
 /** The options of every command that runs the pipeline: data, model, spec parameters, threads. */
