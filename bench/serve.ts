@@ -10,30 +10,26 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
+import { integer, number } from "../lib/args";
 import { loadModel } from "../lib/model-io";
 import { BODY_LIMIT } from "../lib/serve";
 import { cacheRoot, PRESETS, random } from "../lib/synthetic";
 
 const cli = path.join(__dirname, "..", "lib", "cli.js");
 
-const positive = (what: string) => (value: string) => {
-  const x = Number(value);
-  if (!(x > 0)) throw new InvalidArgumentError(`expected a positive ${what}, got "${value}"`);
-  return x;
-};
-const seconds = positive("number of seconds");
+const seconds = (name: string) => number(name, 0);
 const READY_TIMEOUT_S = 600;
 
 const options = new Command("bench:serve")
   .description("Load the scoring server (a child process on 127.0.0.1) with autocannon: a userId run, then a mix with bad input.")
   .option("--model-dir <dir>", "the model to serve (default: .cache/models/<preset>, trained once if missing)")
   .addOption(new Option("--preset <name>", "synthetic preset trained when --model-dir is not given").choices(Object.keys(PRESETS)).default("32m"))
-  .option("--duration <s>", "seconds of the userId run", seconds, 60)
-  .option("--mix-duration <s>", "seconds of the bad-input mix run", seconds, 20)
-  .option("--warmup <s>", "seconds of userId load before measuring, not counted", seconds, 5)
-  .option("--workers <n>", "server processes (serve --workers; one per core)", (v) => Math.round(positive("number of workers")(v)), os.cpus().length)
-  .option("--connections <n>", "concurrent connections", (v) => Math.round(positive("number of connections")(v)), 64)
+  .option("--duration <s>", "seconds of the userId run", seconds("--duration"), 60)
+  .option("--mix-duration <s>", "seconds of the bad-input mix run", seconds("--mix-duration"), 20)
+  .option("--warmup <s>", "seconds of userId load before measuring, not counted", seconds("--warmup"), 5)
+  .option("--workers <n>", "server processes (serve --workers; one per core)", integer("--workers", 1), os.cpus().length)
+  .option("--connections <n>", "concurrent connections", integer("--connections", 1), 64)
   .parse()
   .opts();
 

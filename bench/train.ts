@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
+import { integer } from "../lib/args";
 import { saveModel } from "../lib/model-io";
 import { neighboursOf } from "../lib/neighbours";
 import { resolveParams } from "../lib/params";
@@ -14,16 +15,11 @@ import { assemble, evaluateTest, fitNeighbours, prepare, runOf } from "../lib/tr
 import { defaultThreads } from "../lib/workers";
 import { plainNeighbours } from "./reference";
 
-const positive = (value: string) => {
-  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return Number(value);
-};
-
 const options = new Command("bench")
   .description("Time the full training (ingest to saved model) stage by stage; --data for any MovieLens directory.")
   .addOption(new Option("--data <dir>", "a MovieLens directory").conflicts("synthetic"))
   .addOption(new Option("--synthetic <preset>", "a synthetic set, generated once and cached").choices(Object.keys(PRESETS)).default("32m"))
-  .option("--threads <n>", "worker threads", positive, defaultThreads())
+  .option("--threads <n>", "worker threads", integer("--threads", 1), defaultThreads())
   .addOption(new Option("--reference <how>", "plain single-threaded neighbours: all movies, every 20th (times 20), or none")
     .choices(["all", "sample", "none"]).default("auto", "all up to 20,000 movies, else sample"))
   .parse()

@@ -6,7 +6,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
 import { BLOB_LOCATION_HELP } from "./blob";
 import { downloadCommand } from "./download";
-import { loadModel, saveModel } from "./model-io";
+import { integer, number } from "./args";
+import { DEFAULT_MODEL_DIR, loadModel, saveModel } from "./model-io";
 import { DEFAULTS, type Params, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
@@ -17,19 +18,7 @@ import { train } from "./train";
 import { DEFAULT_GRID, DEFAULT_VALID_FRACTION, tune } from "./tune";
 import { defaultThreads } from "./workers";
 
-const integer = (name: string, min = 0) => (value: string) => {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${value}"`);
-  return n;
-};
-const number = (name: string) => (value: string) => {
-  const x = Number(value);
-  if (value.trim() === "" || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
-  return x;
-};
 const idList = (value: string) => value.split(",").map((id) => integer("each movie id")(id.trim()));
-
-const DEFAULT_MODEL_DIR = "models/latest";
 
 const program = new Command("movielens-recsys")
   .description("Item-based movie recommender for the MovieLens datasets: neighbours by the spec's cosine (or rp3beta), evaluation, serving, Azure ML.")

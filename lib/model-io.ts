@@ -7,6 +7,9 @@ import { popularOrder } from "./recommend";
 
 export const MODEL_FORMAT = 1;
 
+/** Where commands write and read a model unless told otherwise. */
+export const DEFAULT_MODEL_DIR = "models/latest";
+
 /** model.json: what was trained, from what, how long it took and how well it does. */
 export interface Manifest {
   format: number;

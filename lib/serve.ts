@@ -1,9 +1,10 @@
 import cluster from "node:cluster";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
+import { integer } from "./args";
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
-import { loadModel, type Model } from "./model-io";
+import { DEFAULT_MODEL_DIR, loadModel, type Model } from "./model-io";
 import { DEFAULTS } from "./params";
 import { recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
 
@@ -184,7 +185,7 @@ async function serve({ modelDir, host, port, ...options }: ServeOptions): Promis
   await app.listen({ host, port });
   try {
     const azure = process.env.AZUREML_MODEL_DIR;
-    const dir = modelDir ?? (azure ? await findModelDir(azure) : "models/latest");
+    const dir = modelDir ?? (azure ? await findModelDir(azure) : DEFAULT_MODEL_DIR);
     const t0 = performance.now();
     model = await loadModel(dir);
     app.log.info(`model loaded from ${dir} in ${Math.round(performance.now() - t0)} ms: ${model.movies.movieId.length} movies, ${model.users.userId.length} users`);
@@ -212,25 +213,14 @@ function supervise(workers: number): void {
   for (let i = 0; i < workers; i++) cluster.fork();
 }
 
-const positiveInteger = (name: string) => (value: string) => {
-  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
-  return Number(value);
-};
-
-const portNumber = (value: string) => {
-  const p = Number(value);
-  if (!/^\d+$/.test(value) || p > 65535) throw new InvalidArgumentError(`--port must be an integer in 0..65535, got "${value}"`);
-  return p;
-};
-
 /** The `serve` command of the CLI. */
 export function serveCommand(): Command {
   return new Command("serve")
     .description("Serve recommendations over HTTP: GET /live, GET /ready, POST /score (JSON).")
     .option("--model-dir <dir>", "the trained model (default: the directory holding model.json under $AZUREML_MODEL_DIR if set, else models/latest)")
     .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <n>", "port to listen on (0: any free port)", portNumber, 5001)
-    .option("--workers <n>", "server processes sharing the port, each with its own copy of the model (use one per core)", positiveInteger("--workers"), 1)
+    .option("--port <n>", "port to listen on (0: any free port)", integer("--port", 0, 65535), 5001)
+    .option("--workers <n>", "server processes sharing the port, each with its own copy of the model (use one per core)", integer("--workers", 1), 1)
     .option("--quiet", "no log line per request")
     .addHelpText("after", `
 POST /score takes one of

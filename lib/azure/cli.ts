@@ -1,19 +1,11 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
+import { integer, number } from "../args";
 import { AZURE_ENV_HELP, connect } from "./client";
 import {
   DEFAULT_SETTINGS, type Settings, createDataAsset, createDeployment, createEndpoint, createEnvironment, deploy, invoke,
   jobNameOf, registerModel, scoredTable, setTraffic, settingsFrom, submitJob, waitForJob,
 } from "./steps";
 
-const positive = (name: string) => (value: string) => {
-  const x = Number(value);
-  if (!(x > 0)) throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
-  return x;
-};
-const integer = (name: string) => (value: string) => {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
-  return Number(value);
-};
 
 type Key = keyof Settings;
 const OPTIONS: Record<Key, () => Option> = {
@@ -44,7 +36,7 @@ const SERVE: Key[] = ["endpoint", "deployment"];
 function stepCommand(name: string, description: string, keys: Key[], run: (az: ReturnType<typeof connect>, s: Settings) => Promise<unknown>): Command {
   const cmd = new Command(name).description(description)
     .option("--dry-run", "print each request (method, URL with api-version, JSON body) instead of sending it")
-    .option("--poll-interval <seconds>", "between polls of the job and of long-running operations", positive("--poll-interval"), 15);
+    .option("--poll-interval <seconds>", "between polls of the job and of long-running operations", number("--poll-interval", 0), 15);
   for (const key of new Set(keys)) cmd.addOption(OPTIONS[key]());
   return cmd.action(async (o: Partial<Settings> & { dryRun?: boolean; pollInterval: number }) => {
     const az = connect({ dryRun: o.dryRun, pollMs: o.pollInterval * 1000 });

@@ -1,0 +1,19 @@
+import { InvalidArgumentError } from "commander";
+
+/** A commander parser for an integer option in min..max; the error names the option and the value. */
+export const integer = (name: string, min = 0, max = Number.MAX_SAFE_INTEGER) => (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new InvalidArgumentError(`${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`}, got "${value}"`);
+  }
+  return n;
+};
+
+/** A commander parser for a number option, greater than `above` when given. */
+export const number = (name: string, above = -Infinity) => (value: string): number => {
+  const x = Number(value);
+  if (value.trim() === "" || !Number.isFinite(x) || !(x > above)) {
+    throw new InvalidArgumentError(`${name} must be a number${above > -Infinity ? ` > ${above}` : ""}, got "${value}"`);
+  }
+  return x;
+};
