@@ -12,7 +12,7 @@ export function plainNeighbours(X_movies: Csr, k: number, movies: Iterable<numbe
   const X_users = transpose(X_movies);
   const co = new Int32Array(nMovies), touched = new Int32Array(nMovies);
   const candidates = new Int32Array(nMovies), cosines = new Float64Array(nMovies);
-  const bestIds = new Int32Array(k), bestSims = new Float64Array(k), heap = new Int32Array(k);
+  const bestIds = new Int32Array(k), bestSims = new Float64Array(k);
   const lists = new Map<number, [Int32Array, Float32Array]>();
   for (const m of movies) {
     const nm = X_movies.indptr[m + 1] - X_movies.indptr[m];
@@ -33,7 +33,7 @@ export function plainNeighbours(X_movies: Csr, k: number, movies: Iterable<numbe
       }
       co[j] = 0;
     }
-    const got = topK(candidates, cosines, nCandidates, k, bestIds, bestSims, heap);
+    const got = topK(candidates, cosines, nCandidates, k, bestIds, bestSims);
     lists.set(m, [bestIds.slice(0, got), Float32Array.from(bestSims.subarray(0, got))]);
   }
   const indptr = new Int32Array(nMovies + 1);

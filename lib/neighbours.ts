@@ -306,7 +306,7 @@ function keepBest(s: Shared, h: Buffers, x: number): void {
 export function mergeTask(s: Shared, index: number, threads: number): void {
   const { k, nMovies, perm, rank, buffers, out } = s;
   const candidates = new Int32Array(2 * k * threads), values = new Float64Array(2 * k * threads);
-  const bestIds = new Int32Array(k), bestVals = new Float64Array(k), scratch = new Int32Array(k);
+  const bestIds = new Int32Array(k), bestVals = new Float64Array(k);
   for (let m = Math.floor((index * nMovies) / threads); m < Math.floor(((index + 1) * nMovies) / threads); m++) {
     const x = rank[m];
     let n = 0;
@@ -316,7 +316,7 @@ export function mergeTask(s: Shared, index: number, threads: number): void {
         values[n++] = h.vals[i];
       }
     }
-    const got = topK(candidates, values, n, k, bestIds, bestVals, scratch);
+    const got = topK(candidates, values, n, k, bestIds, bestVals);
     out.ids.set(bestIds.subarray(0, got), m * k);
     out.sims.set(bestVals.subarray(0, got), m * k);
     out.count[m] = got;

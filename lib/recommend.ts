@@ -69,7 +69,7 @@ export function rankFromHistory(
     score[j] = 0;
   }
   const movies = new Int32Array(n), scores = new Float64Array(n);
-  const got = topK(candidates, values, nCandidates, n, movies, scores, new Int32Array(n));
+  const got = topK(candidates, values, nCandidates, n, movies, scores);
   return { movies: movies.slice(0, got), scores: scores.slice(0, got), fallback: null };
 }
 

@@ -1,48 +1,68 @@
+// Candidates are (id, value) pairs in parallel arrays, ranked by value descending, then id ascending.
+
+/** Moves the best k of positions [lo, hi) to [lo, lo + k), in no particular order (quickselect). */
+export function selectBest(ids: Int32Array, values: Float64Array, lo: number, hi: number, k: number): void {
+  const target = lo + k - 1;
+  let left = lo, right = hi - 1;
+  while (left < right) {
+    const mid = (left + right) >> 1, pv = values[mid], pid = ids[mid];
+    let i = left, j = right;
+    while (i <= j) {
+      while (values[i] > pv || (values[i] === pv && ids[i] < pid)) i++;
+      while (values[j] < pv || (values[j] === pv && ids[j] > pid)) j--;
+      if (i <= j) swap(ids, values, i++, j--);
+    }
+    if (target <= j) right = j;
+    else if (target >= i) left = i;
+    else break;
+  }
+}
+
+/** Sorts positions [lo, hi) best first (quicksort, insertion sort for short runs). */
+export function sortBest(ids: Int32Array, values: Float64Array, lo: number, hi: number): void {
+  while (hi - lo > 16) {
+    const mid = (lo + hi - 1) >> 1, pv = values[mid], pid = ids[mid];
+    let i = lo, j = hi - 1;
+    while (i <= j) {
+      while (values[i] > pv || (values[i] === pv && ids[i] < pid)) i++;
+      while (values[j] < pv || (values[j] === pv && ids[j] > pid)) j--;
+      if (i <= j) swap(ids, values, i++, j--);
+    }
+    // recurse into the shorter side, loop on the longer
+    if (j - lo < hi - i) {
+      sortBest(ids, values, lo, j + 1);
+      lo = i;
+    } else {
+      sortBest(ids, values, i, hi);
+      hi = j + 1;
+    }
+  }
+  for (let i = lo + 1; i < hi; i++) {
+    const id = ids[i], v = values[i];
+    let j = i - 1;
+    for (; j >= lo && (values[j] < v || (values[j] === v && ids[j] > id)); j--) {
+      ids[j + 1] = ids[j];
+      values[j + 1] = values[j];
+    }
+    ids[j + 1] = id;
+    values[j + 1] = v;
+  }
+}
+
 /**
- * Selects the best `k` of `count` candidates (`ids[i]` scored `values[i]`): value descending,
- * ties by id ascending. Writes them in that order to outIds/outValues; returns how many.
- * `heap` is scratch space of at least k entries.
+ * The best `k` of the first `count` candidates, best first, written to outIds/outValues; returns how
+ * many. Reorders ids and values.
  */
-export function topK(
-  ids: Int32Array, values: Float64Array, count: number, k: number,
-  outIds: Int32Array, outValues: Float64Array, heap: Int32Array,
-): number {
-  // Min-heap of candidate positions, worst at the root.
-  const worse = (a: number, b: number) => values[a] < values[b] || (values[a] === values[b] && ids[a] > ids[b]);
-  const siftDown = (i: number, size: number) => {
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let w = i;
-      if (l < size && worse(heap[l], heap[w])) w = l;
-      if (r < size && worse(heap[r], heap[w])) w = r;
-      if (w === i) return;
-      const t = heap[i]; heap[i] = heap[w]; heap[w] = t;
-      i = w;
-    }
-  };
-  let size = 0;
-  for (let i = 0; i < count; i++) {
-    if (size < k) {
-      let j = size++;
-      heap[j] = i;
-      while (j > 0) {
-        const parent = (j - 1) >> 1;
-        if (!worse(heap[j], heap[parent])) break;
-        const t = heap[j]; heap[j] = heap[parent]; heap[parent] = t;
-        j = parent;
-      }
-    } else if (worse(heap[0], i)) {
-      heap[0] = i;
-      siftDown(0, size);
-    }
-  }
-  const selected = size;
-  while (size > 0) {
-    const best = heap[0];
-    outIds[size - 1] = ids[best];
-    outValues[size - 1] = values[best];
-    heap[0] = heap[--size];
-    siftDown(0, size);
-  }
-  return selected;
+export function topK(ids: Int32Array, values: Float64Array, count: number, k: number, outIds: Int32Array, outValues: Float64Array): number {
+  const got = Math.min(k, count);
+  selectBest(ids, values, 0, count, got);
+  sortBest(ids, values, 0, got);
+  outIds.set(ids.subarray(0, got));
+  outValues.set(values.subarray(0, got));
+  return got;
+}
+
+function swap(ids: Int32Array, values: Float64Array, i: number, j: number): void {
+  const id = ids[i]; ids[i] = ids[j]; ids[j] = id;
+  const v = values[i]; values[i] = values[j]; values[j] = v;
 }
