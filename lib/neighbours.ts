@@ -1,7 +1,8 @@
 import type { Csr } from "./csr";
 import type { Progress } from "./ingest";
 import { DEFAULTS, type Params } from "./params";
-import { topK } from "./topk";
+import { instantiate, type Kernel, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
+import { selectBest, topK } from "./topk";
 import { defaultThreads, runTask, shared, sharedArray } from "./workers";
 
 /** Each movie's neighbours (spec step 9): movie m's are indices/sims[indptr[m]..indptr[m+1]], best first. */
@@ -31,7 +32,7 @@ export const neighboursOf = (nb: Neighbours, m: number) => ({
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
   const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, threads = defaultThreads(), onProgress } = options;
-  const s = prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? beta : undefined, shrink, threads);
+  const s = await prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? beta : undefined, shrink, threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
   await runTask("neighbours.merge", mergeTask, s, threads);
@@ -59,6 +60,9 @@ interface Shared {
   nMovies: number;
   weighted: boolean;
   shrink: number;
+  /** the kernel, and the memory holding the arrays it reads (views below, addresses their byteOffset) */
+  module: WasmModule;
+  memory: WasmMemory;
   /** r -> movieId_enc, and back */
   perm: Int32Array;
   rank: Int32Array;
@@ -67,18 +71,29 @@ interface Shared {
   powBeta: Float64Array;
   a: Float64Array;
   b: Float64Array;
-  /** movie r's likers: users mUser[p] for p in mPtr[r]..mPtr[r+1], and r's position in their row in mEnd[p] */
+  /** b and thr in float32 (thr at least FLOAT32_MIN), padded to a multiple of 4, for the kernel */
+  b32: Float32Array;
+  thr32: Float32Array;
+  /** +Infinity: a thr that no pair passes */
+  never: Float32Array;
+  /**
+   * Movie r's likes are entries mPtr[r]..mPtr[r+1]: entry p is the segment seg[2p]..seg[2p+1] (addresses)
+   * of its user's row in uIdx (ascending relabelled movies) that precedes r; users[p] is that user.
+   */
   mPtr: Int32Array;
-  mUser: Int32Array;
-  mEnd: Int32Array;
-  /** user rows of relabelled movies, ascending */
-  uPtr: Int32Array;
+  seg: Int32Array;
   uIdx: Int32Array;
+  users: Int32Array;
+  /** 1 / the likes of each user (rp3beta) */
   invD: Float64Array;
+  /** co-like increments of movie r */
+  increments: Int32Array;
   next: Int32Array;
   done: Int32Array;
   totalWork: number;
   buffers: Buffers[];
+  /** each thread's counts (or sums) against the current movie, the movies it touched, and the pairs that pass */
+  scratch: { acc: Int32Array | Float64Array; touched: Int32Array; pass: Int32Array; passV: Float64Array }[];
   /**
    * Per movie, a weight no greater than its final k-th best (-Infinity at first): any thread's k-th best
    * kept so far qualifies, so all threads share it and offers below it are dropped.
@@ -87,7 +102,7 @@ interface Shared {
   out: { ids: Int32Array; sims: Float32Array; count: Int32Array };
 }
 
-/** Per thread and movie, a buffer of 2k candidate (neighbour, weight); when full, its k best are kept. */
+/** Per thread and movie, a buffer of 2k candidate (movieId_enc, weight); when full, its k best are kept. */
 interface Buffers {
   ids: Int32Array;
   vals: Float64Array;
@@ -97,58 +112,78 @@ interface Buffers {
 const WORK_UNIT = 1024;
 
 /** `beta` set means rp3beta, else cosine with `shrink`. */
-function prepare(X_movies: Csr, k: number, beta: number | undefined, shrink: number, threads: number): Shared {
+async function prepare(X_movies: Csr, k: number, beta: number | undefined, shrink: number, threads: number): Promise<Shared> {
   const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
+  const weighted = beta !== undefined;
   const likes = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
   const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
   const rank = new Int32Array(nMovies);
   perm.forEach((m, r) => (rank[m] = r));
 
+  const padded = nMovies + 4;
+  const { memory, common, threads: scratch } = sharedMemory({
+    seg: ["i32", 2 * nnz], uIdx: ["i32", nnz], users: ["i32", weighted ? nnz : 0], invD: ["f64", weighted ? nUsers : 0],
+    a: ["f64", nMovies], b: ["f64", nMovies], b32: ["f32", padded], thr32: ["f32", padded], never: ["f32", padded],
+  }, { acc: [weighted ? "f64" : "i32", padded], touched: ["i32", nMovies], pass: ["i32", nMovies], passV: ["f64", nMovies] }, threads);
+  const { seg, uIdx, users, invD, a, b, b32, thr32, never } = common;
+
   const uPtr = new Int32Array(nUsers + 1);
   for (let p = 0; p < nnz; p++) uPtr[X_movies.indices[p] + 1]++;
   for (let u = 0; u < nUsers; u++) uPtr[u + 1] += uPtr[u];
   const fill = uPtr.slice(0, nUsers);
-  const uIdx = new Int32Array(nnz), mUser = new Int32Array(nnz), mEnd = new Int32Array(nnz), mPtr = new Int32Array(nMovies + 1);
+  const mPtr = new Int32Array(nMovies + 1), increments = new Int32Array(nMovies);
+  const base = uIdx.byteOffset;
   let p = 0, totalWork = 0;
   for (let r = 0; r < nMovies; r++) {
     const m = perm[r];
     for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
       const u = X_movies.indices[q];
       uIdx[fill[u]] = r;
-      mUser[p] = u;
-      mEnd[p++] = fill[u]++;
+      if (weighted) users[p] = u;
+      seg[2 * p] = base + 4 * uPtr[u];
+      seg[2 * p++ + 1] = base + 4 * fill[u];
+      increments[r] += fill[u]++ - uPtr[u];
     }
     mPtr[r + 1] = p;
+    totalWork += increments[r];
   }
-  for (let q = 0; q < nnz; q++) totalWork += mEnd[q] - uPtr[mUser[q]];
 
-  const weighted = beta !== undefined;
   const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], beta ?? 0));
   const likesR = Float64Array.from(perm, (m) => likes[m]);
-  const a = Float64Array.from(likesR, (n) => (weighted ? 1 / n : 1 / Math.sqrt(n)));
-  const b = Float64Array.from(likesR, (n, r) => (weighted ? 1 / powBeta[r] : 1 / Math.sqrt(n)));
-  const invD = Float64Array.from({ length: nUsers }, (_, u) => 1 / (uPtr[u + 1] - uPtr[u]));
+  likesR.forEach((n, r) => {
+    a[r] = weighted ? 1 / n : 1 / Math.sqrt(n);
+    b[r] = weighted ? 1 / powBeta[r] : 1 / Math.sqrt(n);
+    b32[r] = b[r];
+  });
+  if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = 1 / (uPtr[u + 1] - uPtr[u]);
+  thr32.fill(FLOAT32_MIN);
+  never.fill(Infinity);
   return {
-    k, nMovies, weighted, shrink,
-    perm: shared(perm), rank: shared(rank), likes: shared(likesR), powBeta: shared(powBeta), a: shared(a), b: shared(b),
-    mPtr: shared(mPtr), mUser: shared(mUser), mEnd: shared(mEnd), uPtr: shared(uPtr), uIdx: shared(uIdx), invD: shared(invD),
+    k, nMovies, weighted, shrink, module: await kernelModule(), memory,
+    perm: shared(perm), rank: shared(rank), likes: shared(likesR), powBeta: shared(powBeta),
+    a, b, b32, thr32, never, mPtr: shared(mPtr), seg, uIdx, users, invD, increments: shared(increments),
     next: sharedArray(Int32Array, 1), done: sharedArray(Int32Array, 1), totalWork: Math.ceil(totalWork / WORK_UNIT),
     buffers: Array.from({ length: threads }, () => ({
       ids: sharedArray(Int32Array, nMovies * 2 * k), vals: sharedArray(Float64Array, nMovies * 2 * k),
       size: sharedArray(Int32Array, nMovies),
     })),
+    scratch,
     thr: sharedArray(Float64Array, nMovies).fill(-Infinity),
     out: { ids: sharedArray(Int32Array, nMovies * k), sims: sharedArray(Float32Array, nMovies * k), count: sharedArray(Int32Array, nMovies) },
   };
 }
 
 const CHUNK = 8;
-// A movie scans all more popular movies for its candidates when it counts at least one co-like per movie scanned.
-const DENSE = 1;
+// A movie scans all more popular movies for its candidates when it counts at least one co-like per ten
+// movies scanned (the kernel's scan is vectorised; listing costs a store per co-like).
+const DENSE = 0.1;
 // Candidates sampled per k to set a movie's bar.
 const SAMPLE = 8;
-// Bounds the rounding of acc * a * b against the exact weight, so a cheap test can only reject what the exact one would.
-const UP = 1 + 1e-12;
+// Raises the kernel's float32 estimates above the exact weight, whatever their rounding, so that its
+// tests can only let through more pairs than exact ones would.
+const MARGIN = 1 + 1e-5;
+// The least normal float32: the kernel's lowest bar, as weights are > 0.
+const FLOAT32_MIN = 2 ** -126;
 
 /**
  * Counts co-likes once per pair, at the less popular movie x against the more popular y < x, and
@@ -157,105 +192,122 @@ const UP = 1 + 1e-12;
  * weights tend to fall, so the shared bar rejects most of them. Threads take chunks of movies as they go.
  */
 export function countTask(s: Shared, index: number): void {
-  const { k, nMovies, weighted, mPtr, mUser, mEnd, uPtr, uIdx, invD, a, b, next, done, thr } = s;
-  const buffer = s.buffers[index];
-  // Counts fit 16 bits unless a movie has 65,536 likes; the smaller array stays closer to the core.
-  const counts = weighted ? new Int32Array(0) : s.likes[0] < 65536 ? new Uint16Array(nMovies) : new Int32Array(nMovies);
-  const sums = new Float64Array(weighted ? nMovies : 0);
-  const acc = weighted ? sums : counts;
-  const touched = new Int32Array(nMovies);
-  const scratch = new Float64Array(SAMPLE * k + 2);
+  const { k, nMovies, next, done } = s;
+  const t: Thread = {
+    kernel: instantiate(s.module, s.memory), buffer: s.buffers[index], ...s.scratch[index],
+    sample: { ids: new Int32Array(SAMPLE * k + 2), vals: new Float64Array(SAMPLE * k + 2) },
+    own: { ids: new Int32Array(nMovies), vals: new Float64Array(nMovies) },
+  };
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= nMovies) return;
     let work = 0;
     for (let x = lo; x < Math.min(lo + CHUNK, nMovies); x++) {
-      let increments = 0;
-      for (let p = mPtr[x]; p < mPtr[x + 1]; p++) increments += mEnd[p] - uPtr[mUser[p]];
-      work += increments;
-      // A movie whose users' rows cover much of [0, x) scans that range for its candidates; a sparse one
-      // lists them as it counts.
-      const dense = increments >= DENSE * x;
-      let nTouched = 0;
-      for (let p = mPtr[x]; p < mPtr[x + 1]; p++) {
-        const u = mUser[p], start = uPtr[u], end = mEnd[p];
-        if (weighted) {
-          const w = invD[u];
-          for (let q = start; q < end; q++) {
-            const y = uIdx[q], v = sums[y];
-            sums[y] = v + w;
-            touched[nTouched] = y;
-            nTouched += v === 0 ? 1 : 0;
-          }
-        } else if (dense) {
-          for (let q = start; q < end; q++) counts[uIdx[q]]++;
-        } else {
-          for (let q = start; q < end; q++) {
-            const y = uIdx[q], v = counts[y];
-            counts[y] = v + 1;
-            touched[nTouched] = y;
-            nTouched += (v - 1) >>> 31; // 1 on the first touch, branch-free
-          }
-        }
-      }
-      const scan = dense && !weighted;
-      const n = scan ? x : nTouched;
-      // Offers to the more popular y as they come. x's own candidates come in bulk: a sample gives a bar
-      // that about 2k of them reach; if at least k do, nothing below it can make x's top k.
-      const ax = a[x], bx = b[x];
-      let m = 0;
-      if (n > 2 * k) {
-        const stride = n / Math.min(n, SAMPLE * k);
-        for (let f = 0; f < n; f += stride) {
-          const y = scan ? Math.floor(f) : touched[Math.floor(f)];
-          scratch[m++] = acc[y] * ax * b[y];
-        }
-      }
-      let bar = m > 0 ? kthLargest(scratch, m, Math.ceil((2 * k * m) / n)) : -Infinity;
-      if (bar <= 0) bar = -Infinity;
-      let reached = 0;
-      for (let i = 0; i < n; i++) {
-        const y = scan ? i : touched[i], v = acc[y];
-        const estimate = v * ax * b[y];
-        // (zero counts only occur when scanning: they fail the tests below but for the last)
-        if ((weighted ? v * a[y] * bx : estimate) * UP >= thr[y] && v !== 0) offer(s, buffer, y, x, weight(s, v, y, x));
-        if (estimate >= bar) reached++;
-        if (estimate * UP * UP >= bar && v !== 0) offer(s, buffer, x, y, weight(s, v, x, y));
-      }
-      if (reached < k) {
-        for (let i = 0; i < n; i++) {
-          const y = scan ? i : touched[i], v = acc[y];
-          if (v !== 0 && v * ax * b[y] * UP * UP < bar) offer(s, buffer, x, y, weight(s, v, x, y));
-        }
-      }
-      if (scan) acc.fill(0, 0, x);
-      else for (let i = 0; i < n; i++) acc[touched[i]] = 0;
+      countMovie(s, t, x);
+      work += s.increments[x];
     }
     Atomics.add(done, 0, Math.round(work / WORK_UNIT));
   }
 }
 
-/** The k-th largest of scratch[0..n), by quickselect in place. */
-function kthLargest(scratch: Float64Array, n: number, k: number): number {
-  let left = 0, right = n - 1;
-  const target = k - 1;
-  while (left < right) {
-    const pivot = scratch[(left + right) >> 1];
-    let i = left, j = right;
-    while (i <= j) {
-      while (scratch[i] > pivot) i++;
-      while (scratch[j] < pivot) j--;
-      if (i <= j) {
-        const v = scratch[i]; scratch[i] = scratch[j]; scratch[j] = v;
-        i++;
-        j--;
-      }
+/** A thread's kernel, buffers and scratch arrays. */
+interface Thread {
+  kernel: Kernel;
+  buffer: Buffers;
+  acc: Int32Array | Float64Array;
+  touched: Int32Array;
+  pass: Int32Array;
+  passV: Float64Array;
+  /** a sample of x's candidates, and x's own candidates */
+  sample: { ids: Int32Array; vals: Float64Array };
+  own: { ids: Int32Array; vals: Float64Array };
+}
+
+/**
+ * Counts x's co-likes with the more popular movies, then offers each pair to both sides. Offers to y
+ * go as they come. x's own come in bulk: a sample gives a bar that about 2k of them reach; if at
+ * least k reach it, nothing below it can make x's top k, else x takes them all.
+ */
+function countMovie(s: Shared, t: Thread, x: number): void {
+  const { k, perm } = s;
+  const { ids, vals } = t.own;
+  // A movie whose users' rows cover much of [0, x) scans that range for its candidates; a sparse one
+  // lists them as it counts.
+  const scan = !s.weighted && s.increments[x] >= DENSE * x;
+  const n = count(s, t, x, scan);
+  const bar = barOf(s, t, x, n, scan);
+  let passed = scanPairs(s, t, x, n, scan, bar, s.thr32);
+  let own = 0, reached = 0;
+  for (let i = 0; i < passed; i++) {
+    const y = t.pass[i] >> 2, v = t.passV[i];
+    if (t.pass[i] & 1) offer(s, t.buffer, y, x, weight(s, v, y, x));
+    if (t.pass[i] & 2) {
+      ids[own] = perm[y];
+      vals[own] = weight(s, v, x, y);
+      // every pair of weight >= bar / MARGIN passed
+      if (vals[own++] * Math.sqrt(MARGIN) >= bar) reached++;
     }
-    if (target <= j) right = j;
-    else if (target >= i) left = i;
-    else break;
   }
-  return scratch[target];
+  if (reached < k && bar > -Infinity) {
+    count(s, t, x, scan);
+    passed = scanPairs(s, t, x, n, scan, -Infinity, s.never);
+    for (own = 0; own < passed; own++) {
+      const y = t.pass[own] >> 2;
+      ids[own] = perm[y];
+      vals[own] = weight(s, t.passV[own], x, y);
+    }
+  }
+  // x's buffer is still empty: this thread goes through movies in ascending order, and offers to y < x.
+  const kept = Math.min(k, own), at = x * 2 * k;
+  selectBest(ids, vals, 0, own, kept);
+  t.buffer.ids.set(ids.subarray(0, kept), at);
+  t.buffer.vals.set(vals.subarray(0, kept), at);
+  t.buffer.size[x] = kept;
+  if (kept === k) raiseThr(s, x, t.buffer.vals, at);
+}
+
+/** Counts (or sums) x's co-likes into t.acc; returns how many candidates to scan. */
+function count(s: Shared, t: Thread, x: number, scan: boolean): number {
+  const p = s.seg.byteOffset + 8 * s.mPtr[x], pEnd = s.seg.byteOffset + 8 * s.mPtr[x + 1];
+  const { kernel, acc, touched } = t;
+  if (s.weighted) return kernel.sumList(p, pEnd, s.users.byteOffset + 4 * s.mPtr[x], s.invD.byteOffset, acc.byteOffset, touched.byteOffset);
+  if (!scan) return kernel.countList(p, pEnd, acc.byteOffset, touched.byteOffset);
+  kernel.countAll(p, pEnd, acc.byteOffset);
+  return x;
+}
+
+/** Lists x's pairs that may pass y's bar (thr) or x's (bar) in t.pass, their counts in t.passV; clears t.acc. */
+function scanPairs(s: Shared, t: Thread, x: number, n: number, scan: boolean, bar: number, thr: Float32Array): number {
+  const { kernel, acc, touched, pass, passV } = t;
+  const axR = s.a[x] * MARGIN;
+  if (s.weighted) {
+    return kernel.scanListSums(n, touched.byteOffset, acc.byteOffset, s.a.byteOffset, s.b.byteOffset, thr.byteOffset, axR, s.b[x] * MARGIN, bar, pass.byteOffset, passV.byteOffset);
+  }
+  return scan ? kernel.scanAll(n, acc.byteOffset, s.b32.byteOffset, thr.byteOffset, axR, Math.max(bar, FLOAT32_MIN), pass.byteOffset, passV.byteOffset)
+    : kernel.scanList(n, touched.byteOffset, acc.byteOffset, s.b32.byteOffset, thr.byteOffset, axR, bar, pass.byteOffset, passV.byteOffset);
+}
+
+/**
+ * x's bar: about the 2k-th best estimate among its n candidates (y < n when scanning, else listed in
+ * t.touched), from a sample of them; -Infinity when n <= 2k.
+ */
+function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): number {
+  const { k, b } = s;
+  const { acc, touched, sample } = t;
+  if (n <= 2 * k) return -Infinity;
+  const ax = s.a[x], stride = n / Math.min(n, SAMPLE * k);
+  let m = 0;
+  for (let f = 0; f < n; f += stride) {
+    const y = scan ? Math.floor(f) : touched[Math.floor(f)];
+    sample.ids[m] = y;
+    sample.vals[m++] = acc[y] * ax * b[y];
+  }
+  // at least the 16th best of the sample: fewer above the bar would make it too noisy
+  const rank = Math.max(16, Math.ceil((2 * k * m) / n));
+  selectBest(sample.ids, sample.vals, 0, m, rank);
+  let bar = Infinity;
+  for (let i = 0; i < rank; i++) bar = Math.min(bar, sample.vals[i]);
+  return bar > 0 ? bar : -Infinity;
 }
 
 /** The exact weight of y for x, as the spec writes it, from the co-like count or sum v. */
@@ -269,56 +321,44 @@ function offer(s: Shared, h: Buffers, x: number, y: number, w: number): void {
   const base = x * 2 * s.k;
   if (h.size[x] === 2 * s.k) keepBest(s, h, x);
   const i = base + h.size[x]++;
-  h.ids[i] = y;
+  h.ids[i] = s.perm[y];
   h.vals[i] = w;
 }
 
-/** Quickselects x's k best to the front of its buffer; their worst weight becomes the bar for later offers. */
+/** Keeps x's k best at the front of its buffer; their worst weight becomes the bar for later offers. */
 function keepBest(s: Shared, h: Buffers, x: number): void {
-  const { k, perm } = s;
-  const { ids, vals } = h;
-  const lo = x * 2 * k, target = lo + k - 1;
-  let left = lo, right = lo + h.size[x] - 1;
-  while (left < right) {
-    const mid = (left + right) >> 1, pv = vals[mid], pid = perm[ids[mid]];
-    let i = left, j = right;
-    while (i <= j) {
-      while (vals[i] > pv || (vals[i] === pv && perm[ids[i]] < pid)) i++;
-      while (vals[j] < pv || (vals[j] === pv && perm[ids[j]] > pid)) j--;
-      if (i <= j) {
-        const id = ids[i]; ids[i] = ids[j]; ids[j] = id;
-        const v = vals[i]; vals[i] = vals[j]; vals[j] = v;
-        i++;
-        j--;
-      }
-    }
-    if (target <= j) right = j;
-    else if (target >= i) left = i;
-    else break;
-  }
-  let worst = Infinity;
-  for (let i = lo; i < lo + k; i++) if (vals[i] < worst) worst = vals[i];
+  const { k } = s;
+  const lo = x * 2 * k;
+  selectBest(h.ids, h.vals, lo, lo + h.size[x], k);
   h.size[x] = k;
-  if (worst > s.thr[x]) s.thr[x] = worst;
+  raiseThr(s, x, h.vals, lo);
+}
+
+/** Raises x's bar to the worst of the k weights from vals[at]. */
+function raiseThr(s: Shared, x: number, vals: Float64Array, at: number): void {
+  let worst = Infinity;
+  for (let i = at; i < at + s.k; i++) if (vals[i] < worst) worst = vals[i];
+  if (worst > s.thr[x]) s.thr[x] = s.thr32[x] = worst;
 }
 
 /** Merges every thread's buffers for a share of the movies into out, best first, rounded to float32. */
 export function mergeTask(s: Shared, index: number, threads: number): void {
-  const { k, nMovies, perm, rank, buffers, out } = s;
-  const candidates = new Int32Array(2 * k * threads), values = new Float64Array(2 * k * threads);
+  const { k, nMovies, rank, buffers, out } = s;
+  const ids = new Int32Array(2 * k * threads), values = new Float64Array(2 * k * threads);
   const bestIds = new Int32Array(k), bestVals = new Float64Array(k);
   for (let m = Math.floor((index * nMovies) / threads); m < Math.floor(((index + 1) * nMovies) / threads); m++) {
     const x = rank[m];
     let n = 0;
     for (const h of buffers) {
-      for (let i = x * 2 * k; i < x * 2 * k + h.size[x]; i++) {
-        candidates[n] = perm[h.ids[i]];
-        values[n++] = h.vals[i];
-      }
+      ids.set(h.ids.subarray(x * 2 * k, x * 2 * k + h.size[x]), n);
+      values.set(h.vals.subarray(x * 2 * k, x * 2 * k + h.size[x]), n);
+      n += h.size[x];
     }
-    const got = topK(candidates, values, n, k, bestIds, bestVals);
-    out.ids.set(bestIds.subarray(0, got), m * k);
-    out.sims.set(bestVals.subarray(0, got), m * k);
+    const got = topK(ids, values, n, k, bestIds, bestVals);
+    for (let i = 0; i < got; i++) {
+      out.ids[m * k + i] = bestIds[i];
+      out.sims[m * k + i] = bestVals[i];
+    }
     out.count[m] = got;
   }
 }

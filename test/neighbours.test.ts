@@ -62,6 +62,19 @@ test("cosine with shrinkage and rp3beta equal the brute-force formulas of the sp
   }
 });
 
+test("shrinkage reorders a movie's candidates: popular ones with more co-likes beat rare ones", async () => {
+  // Popularity rises with the movie index, so the cosine's ranking and the shrunk weights' differ.
+  for (let seed = 1; seed <= 5; seed++) {
+    const rand = random(seed), nMovies = 120;
+    const X = Array.from({ length: 200 }, () => Array.from({ length: nMovies }, (_, j) => (rand() < 0.02 + 0.5 * (j / nMovies) ** 2 ? 1 : 0)));
+    for (const k of [3, 20]) {
+      const expected = denseNeighbours(X, k, { shrink: 20 });
+      const got = await nearestNeighbours(X_moviesOf(X), k, { shrink: 20 });
+      for (let m = 0; m < nMovies; m++) assert.deepEqual([...neighboursOf(got, m).indices], expected.indices[m], `movie ${m}, seed ${seed}, k=${k}`);
+    }
+  }
+});
+
 test("rp3beta is not symmetric: popular neighbours are penalised", async () => {
   // movie 0 liked by 3 users, movie 1 by 1 of them
   const nb = await nearestNeighbours(X_moviesOf([[1, 1], [1, 0], [1, 0]]), 1, { similarity: "rp3beta", beta: 0.5 });

@@ -1,0 +1,222 @@
+import wabt from "wabt";
+
+/**
+ * The neighbours' hot loops in WebAssembly, over one shared memory that every thread instantiates.
+ * Addresses are byte offsets into that memory. A movie x's likes are entries p, each a segment
+ * (start, end) of its user's row in uIdx: the more popular movies y < x that user also likes.
+ */
+const WAT = `(module
+  (memory (import "env" "memory") 1 65536 shared)
+
+  ;; counts[y] += 1 for every y in the segments of entries [p, pEnd)
+  (func (export "countAll") (param $p i32) (param $pEnd i32) (param $counts i32)
+    (local $q i32) (local $end i32) (local $c i32)
+    (block $done (loop $entry
+      (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
+      (local.set $q (i32.load (local.get $p)))
+      (local.set $end (i32.load offset=4 (local.get $p)))
+      (block $rowDone (loop $row
+        (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $c (i32.add (local.get $counts) (i32.shl (i32.load (local.get $q)) (i32.const 2))))
+        (i32.store (local.get $c) (i32.add (i32.load (local.get $c)) (i32.const 1)))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (br $row)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $entry))))
+
+  ;; countAll, also listing each y in touched on its first count; returns how many
+  (func (export "countList") (param $p i32) (param $pEnd i32) (param $counts i32) (param $touched i32) (result i32)
+    (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v i32) (local $n i32)
+    (block $done (loop $entry
+      (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
+      (local.set $q (i32.load (local.get $p)))
+      (local.set $end (i32.load offset=4 (local.get $p)))
+      (block $rowDone (loop $row
+        (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $y (i32.load (local.get $q)))
+        (local.set $c (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
+        (local.set $v (i32.load (local.get $c)))
+        (i32.store (local.get $c) (i32.add (local.get $v) (i32.const 1)))
+        (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $y))
+        (local.set $n (i32.add (local.get $n) (i32.eqz (local.get $v))))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (br $row)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $entry)))
+    (local.get $n))
+
+  ;; countList with f64 sums: each user (users[], parallel to the entries) adds invD[user]
+  (func (export "sumList") (param $p i32) (param $pEnd i32) (param $users i32) (param $invD i32) (param $sums i32) (param $touched i32) (result i32)
+    (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v f64) (local $w f64) (local $n i32)
+    (block $done (loop $entry
+      (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
+      (local.set $q (i32.load (local.get $p)))
+      (local.set $end (i32.load offset=4 (local.get $p)))
+      (local.set $w (f64.load (i32.add (local.get $invD) (i32.shl (i32.load (local.get $users)) (i32.const 3)))))
+      (block $rowDone (loop $row
+        (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $y (i32.load (local.get $q)))
+        (local.set $c (i32.add (local.get $sums) (i32.shl (local.get $y) (i32.const 3))))
+        (local.set $v (f64.load (local.get $c)))
+        (f64.store (local.get $c) (f64.add (local.get $v) (local.get $w)))
+        (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $y))
+        (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (br $row)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (local.set $users (i32.add (local.get $users) (i32.const 4)))
+      (br $entry)))
+    (local.get $n))
+
+  ;; Lists pair y with its flags at out, its count or sum v at the same index of passV; returns the next out.
+  (func $emit (param $out i32) (param $pass i32) (param $passV i32) (param $y i32) (param $flags i32) (param $v f64) (result i32)
+    (if (result i32) (local.get $flags)
+      (then
+        (i32.store (local.get $out) (i32.or (i32.shl (local.get $y) (i32.const 2)) (local.get $flags)))
+        (f64.store (i32.add (local.get $passV) (i32.shl (i32.sub (local.get $out) (local.get $pass)) (i32.const 1))) (local.get $v))
+        (i32.add (local.get $out) (i32.const 4)))
+      (else (local.get $out))))
+
+  ;; Cosine's candidates y in [0, n): with e = counts[y] * axR * b[y] (an upper bound of the weight,
+  ;; raised by axR's margin), lists y * 4 + 1 if e >= thr[y] (offer x to y), + 2 if e >= bar (offer y to x),
+  ;; with the count in passV (f64); zeroes the counts it reads. Four at a time, with one test of
+  ;; e >= min(thr[y], bar) for the four: thr and bar must be > 0, so that zero counts never pass.
+  ;; counts, b and thr are padded to a multiple of 4. Returns how many pairs it listed.
+  (func (export "scanAll") (param $n i32) (param $counts i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
+    (local $y i32) (local $at i32) (local $v v128) (local $end i32) (local $e f32) (local $out i32)
+    (local $axs v128) (local $bars v128)
+    (local.set $axs (f32x4.splat (local.get $axR)))
+    (local.set $bars (f32x4.splat (local.get $bar)))
+    (local.set $out (local.get $pass))
+    (block $done (loop $quad
+      (br_if $done (i32.ge_u (local.get $y) (local.get $n)))
+      (local.set $at (i32.shl (local.get $y) (i32.const 2)))
+      (local.set $v (v128.load (i32.add (local.get $counts) (local.get $at))))
+      (if (i32x4.bitmask (f32x4.ge
+            (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_u (local.get $v)) (local.get $axs)) (v128.load (i32.add (local.get $b) (local.get $at))))
+            (f32x4.pmin (v128.load (i32.add (local.get $thr) (local.get $at))) (local.get $bars))))
+        (then
+          (local.set $end (i32.add (local.get $y) (i32.const 4)))
+          (loop $lanes
+            (local.set $at (i32.shl (local.get $y) (i32.const 2)))
+            (local.set $e (f32.mul (f32.mul (f32.convert_i32_u (i32.load (i32.add (local.get $counts) (local.get $at)))) (local.get $axR))
+              (f32.load (i32.add (local.get $b) (local.get $at)))))
+            (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (local.get $y)
+              (i32.or (f32.ge (local.get $e) (f32.load (i32.add (local.get $thr) (local.get $at))))
+                (i32.shl (f32.ge (local.get $e) (local.get $bar)) (i32.const 1)))
+              (f64.convert_i32_u (i32.load (i32.add (local.get $counts) (local.get $at))))))
+            (local.set $y (i32.add (local.get $y) (i32.const 1)))
+            (br_if $lanes (i32.lt_u (local.get $y) (local.get $end))))
+          (local.set $y (i32.sub (local.get $y) (i32.const 4)))
+          (local.set $at (i32.shl (local.get $y) (i32.const 2)))))
+      (if (v128.any_true (local.get $v)) (then (v128.store (i32.add (local.get $counts) (local.get $at)) (v128.const i32x4 0 0 0 0))))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $quad)))
+    (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
+
+  ;; scanAll for the candidates listed in touched[0..n), one at a time
+  (func (export "scanList") (param $n i32) (param $touched i32) (param $counts i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
+    (local $i i32) (local $y i32) (local $at i32) (local $v i32) (local $e f32) (local $out i32)
+    (local.set $out (local.get $pass))
+    (block $done (loop $candidate
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $y (i32.load (i32.add (local.get $touched) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
+      (local.set $v (i32.load (local.get $at)))
+      (i32.store (local.get $at) (i32.const 0))
+      (local.set $e (f32.mul (f32.mul (f32.convert_i32_u (local.get $v))
+        (local.get $axR)) (f32.load (i32.add (local.get $b) (i32.shl (local.get $y) (i32.const 2))))))
+      (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (local.get $y)
+        (i32.or (f32.ge (local.get $e) (f32.load (i32.add (local.get $thr) (i32.shl (local.get $y) (i32.const 2)))))
+          (i32.shl (f32.ge (local.get $e) (local.get $bar)) (i32.const 1)))
+        (f64.convert_i32_u (local.get $v))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $candidate)))
+    (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
+
+  ;; scanList for rp3beta's sums, whose weight is not symmetric: x to y is tested with sums[y] * a[y] * bxR,
+  ;; y to x with sums[y] * axR * b[y] (a and b f64)
+  (func (export "scanListSums") (param $n i32) (param $touched i32) (param $sums i32) (param $a i32) (param $b i32) (param $thr i32) (param $axR f64) (param $bxR f64) (param $bar f64) (param $pass i32) (param $passV i32) (result i32)
+    (local $i i32) (local $y i32) (local $at i32) (local $v f64) (local $out i32)
+    (local.set $out (local.get $pass))
+    (block $done (loop $candidate
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $y (i32.load (i32.add (local.get $touched) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $at (i32.add (local.get $sums) (i32.shl (local.get $y) (i32.const 3))))
+      (local.set $v (f64.load (local.get $at)))
+      (f64.store (local.get $at) (f64.const 0))
+      (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (local.get $y)
+        (i32.or
+          (f64.ge (f64.mul (f64.mul (local.get $v) (f64.load (i32.add (local.get $a) (i32.shl (local.get $y) (i32.const 3))))) (local.get $bxR))
+            (f64.promote_f32 (f32.load (i32.add (local.get $thr) (i32.shl (local.get $y) (i32.const 2))))))
+          (i32.shl (f64.ge (f64.mul (f64.mul (local.get $v) (local.get $axR)) (f64.load (i32.add (local.get $b) (i32.shl (local.get $y) (i32.const 3)))))
+            (local.get $bar)) (i32.const 1)))
+        (local.get $v)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $candidate)))
+    (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
+)`;
+
+export interface Kernel {
+  countAll(p: number, pEnd: number, counts: number): void;
+  countList(p: number, pEnd: number, counts: number, touched: number): number;
+  sumList(p: number, pEnd: number, users: number, invD: number, sums: number, touched: number): number;
+  scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
+  scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
+  scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
+}
+
+// The few WebAssembly declarations used here (TypeScript declares them only with the DOM's types).
+export type WasmModule = object;
+export interface WasmMemory { buffer: SharedArrayBuffer }
+const WebAssembly = (globalThis as unknown as { WebAssembly: {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: object) => { exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+} }).WebAssembly;
+
+let compiled: Promise<WasmModule> | undefined;
+
+/** The kernel's module, assembled from its text once per process. */
+export function kernelModule(): Promise<WasmModule> {
+  compiled ??= wabt().then((w) => {
+    const parsed = w.parseWat("kernel.wat", WAT, { simd: true, threads: true });
+    try {
+      return new WebAssembly.Module(parsed.toBinary({}).buffer);
+    } finally {
+      parsed.destroy();
+    }
+  });
+  return compiled;
+}
+
+/** The kernel's functions on `memory`, for the calling thread. */
+export const instantiate = (module: WasmModule, memory: WasmMemory): Kernel =>
+  new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernel;
+
+type Kind = "i32" | "f32" | "f64";
+type Spec = Record<string, [Kind, number]>;
+type ViewOf<K extends Kind> = K extends "i32" ? Int32Array : K extends "f32" ? Float32Array : Float64Array;
+type Views<S extends Spec> = { [K in keyof S]: ViewOf<S[K][0]> };
+
+/**
+ * One shared memory holding the `common` arrays (name: [type, length]) and `perThread` ones for each of
+ * `threads`, each padded to 16 bytes; a view's byteOffset is its address for the kernel.
+ */
+export function sharedMemory<S extends Spec, T extends Spec>(common: S, perThread: T, threads: number): { memory: WasmMemory; common: Views<S>; threads: Views<T>[] } {
+  const specs = [common, ...Array.from({ length: threads }, () => perThread)];
+  let bytes = 16;
+  const offsets = specs.map((spec) => Object.values(spec).map(([kind, length]) => {
+    const at = bytes;
+    bytes += Math.ceil((length * (kind === "f64" ? 8 : 4)) / 16) * 16;
+    return at;
+  }));
+  const pages = Math.ceil(bytes / 65536);
+  if (pages > 65536) throw new RangeError(`the neighbours need ${(bytes / 2 ** 30).toFixed(1)} GB of WebAssembly memory; at most 4 GB fit`);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const views = specs.map((spec, i) => Object.fromEntries(Object.entries(spec).map(([name, [kind, length]], j) => {
+    const Ctor = kind === "i32" ? Int32Array : kind === "f32" ? Float32Array : Float64Array;
+    return [name, new Ctor(memory.buffer, offsets[i][j], length)];
+  })));
+  return { memory, common: views[0] as Views<S>, threads: views.slice(1) as Views<T>[] };
+}
