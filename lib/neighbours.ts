@@ -293,20 +293,21 @@ function scanPairs(s: Shared, t: Thread, x: number, n: number, scan: boolean, ba
  */
 function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): number {
   const { k, b } = s;
-  const { acc, touched, sample } = t;
+  const { acc, touched } = t;
+  const { ids, vals } = t.sample;
   if (n <= 2 * k) return -Infinity;
   const ax = s.a[x], stride = n / Math.min(n, SAMPLE * k);
   let m = 0;
   for (let f = 0; f < n; f += stride) {
-    const y = scan ? Math.floor(f) : touched[Math.floor(f)];
-    sample.ids[m] = y;
-    sample.vals[m++] = acc[y] * ax * b[y];
+    const y = scan ? f | 0 : touched[f | 0];
+    ids[m] = y;
+    vals[m++] = acc[y] * ax * b[y];
   }
   // at least the 16th best of the sample: fewer above the bar would make it too noisy
   const rank = Math.max(16, Math.ceil((2 * k * m) / n));
-  selectBest(sample.ids, sample.vals, 0, m, rank);
+  selectBest(ids, vals, 0, m, rank);
   let bar = Infinity;
-  for (let i = 0; i < rank; i++) bar = Math.min(bar, sample.vals[i]);
+  for (let i = 0; i < rank; i++) bar = Math.min(bar, vals[i]);
   return bar > 0 ? bar : -Infinity;
 }
 
