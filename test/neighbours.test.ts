@@ -43,6 +43,8 @@ test("the same neighbours, bit for bit, whatever the thread count", async () => 
   const X_movies = X_moviesOf(X);
   const one = await nearestNeighbours(X_movies, 20, { threads: 1 });
   for (const threads of [2, 3]) assert.deepEqual(await nearestNeighbours(X_movies, 20, { threads }), one, `${threads} threads`);
+  const rp3beta = await nearestNeighbours(X_movies, 20, { threads: 1, similarity: "rp3beta" });
+  assert.deepEqual(await nearestNeighbours(X_movies, 20, { threads: 3, similarity: "rp3beta" }), rp3beta, "rp3beta on 3 threads");
   const expected = denseNeighbours(X, 20);
   assert.deepEqual([...neighboursOf(one, 7).indices], expected.indices[7]);
 });
