@@ -1,6 +1,7 @@
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
-import { rankFromHistory, rankPopularFor } from "./recommend";
+import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
+import { type Accumulate, newScratch, rankFromHistory, rankPopularFor } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -63,6 +64,10 @@ interface EvaluationShared extends EvaluationInput {
   method: "neighbours" | "popularity";
   next: Int32Array;
   scores: Scores;
+  /** the kernel, and the memory holding the neighbours, X_train and each thread's scores */
+  module: WasmModule;
+  memory: WasmMemory;
+  scratch: { score: Float64Array; touched: Int32Array }[];
 }
 
 /**
@@ -73,10 +78,20 @@ export async function evaluateRanking(
   input: EvaluationInput, users: Int32Array, n: number, method: EvaluationShared["method"], threads: number,
 ): Promise<Metrics> {
   const rows = (X: Rows) => ({ indptr: shared(X.indptr), indices: shared(X.indices) });
+  const { neighbours, X_train } = input, nMovies = neighbours.indptr.length - 1;
+  const { memory, common, threads: scratch } = sharedMemory({
+    indptr: ["i32", nMovies + 1], indices: ["i32", neighbours.indices.length], sims: ["f32", neighbours.sims.length],
+    trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
+  }, { score: ["f64", nMovies], touched: ["i32", nMovies] }, threads);
+  common.indptr.set(neighbours.indptr);
+  common.indices.set(neighbours.indices);
+  common.sims.set(neighbours.sims);
+  common.trainIndptr.set(X_train.indptr);
+  common.trainIndices.set(X_train.indices);
   const s: EvaluationShared = {
-    neighbours: { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
+    neighbours: { indptr: common.indptr, indices: common.indices, sims: common.sims },
     popular: shared(input.popular),
-    X_train: rows(input.X_train),
+    X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
     trainRated: rows(input.trainRated),
     X_test: { ...input.X_test, ...rows(input.X_test), data: new Float64Array(0) },
     users: shared(users),
@@ -84,6 +99,9 @@ export async function evaluateRanking(
     method,
     next: sharedArray(Int32Array, 1),
     scores: newScores(users.length, input.X_test.nCols),
+    module: await kernelModule(),
+    memory,
+    scratch,
   };
   await runTask("evaluate.rank", rankTask, s, threads);
   return summarize(users, input.X_test, n, input.neighbours, s.scores);
@@ -91,18 +109,24 @@ export async function evaluateRanking(
 
 const CHUNK = 256;
 
-/** Ranks and scores chunks of users until none are left. */
-export function rankTask(s: EvaluationShared): void {
+/** Ranks and scores chunks of users until none are left, summing scores in the kernel. */
+export function rankTask(s: EvaluationShared, index: number): void {
   const { users, n, neighbours, popular, X_train, trainRated, next } = s;
   const score = scorer(s.X_test, n, s.scores);
   const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
+  const kernel = instantiate(s.module, s.memory);
+  const scratch = newScratch(neighbours.indptr.length - 1, s.scratch[index].score, s.scratch[index].touched);
+  const accumulate: Accumulate = (nb, history, t) => {
+    const at = (history as Int32Array).byteOffset;
+    return kernel.accumulate(at, at + 4 * history.length, nb.indptr.byteOffset, nb.indices.byteOffset, nb.sims.byteOffset, t.score.byteOffset, t.touched.byteOffset);
+  };
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= users.length) return;
     for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) {
       const u = users[i];
       const ranking = s.method === "neighbours"
-        ? rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n)
+        ? rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n, scratch, accumulate)
         : rankPopularFor(neighbours, popular, row(trainRated, u), n);
       score(i, u, ranking.movies);
     }

@@ -1,7 +1,8 @@
 import wabt from "wabt";
 
 /**
- * The neighbours' hot loops in WebAssembly, over one shared memory that every thread instantiates.
+ * The hot loops of the neighbours (and of the evaluation's scores) in WebAssembly, over one shared memory
+ * that every thread instantiates.
  * Addresses are byte offsets into that memory. A movie x's likes are entries p, each a segment
  * (start, end) of its user's row in uIdx: the more popular movies y < x that user also likes.
  */
@@ -153,6 +154,28 @@ const WAT = `(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $candidate)))
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
+  ;; score[j] += sims[p] (float32 to float64) for each movie m of history[h..hEnd) and each p in indptr[m]..indptr[m+1],
+  ;; in that order, listing j in touched when first scored (sims are > 0); returns how many it listed
+  (func (export "accumulate") (param $h i32) (param $hEnd i32) (param $indptr i32) (param $indices i32) (param $sims i32) (param $score i32) (param $touched i32) (result i32)
+    (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32) (local $v f64) (local $n i32)
+    (block $done (loop $movie
+      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
+      (local.set $m (i32.add (local.get $indptr) (i32.shl (i32.load (local.get $h)) (i32.const 2))))
+      (local.set $p (i32.load (local.get $m)))
+      (local.set $end (i32.load offset=4 (local.get $m)))
+      (block $listDone (loop $list
+        (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $j (i32.load (i32.add (local.get $indices) (i32.shl (local.get $p) (i32.const 2)))))
+        (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))
+        (local.set $v (f64.load (local.get $c)))
+        (f64.store (local.get $c) (f64.add (local.get $v) (f64.promote_f32 (f32.load (i32.add (local.get $sims) (i32.shl (local.get $p) (i32.const 2)))))))
+        (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $j))
+        (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $list)))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $movie)))
+    (local.get $n))
 )`;
 
 export interface Kernel {
@@ -162,6 +185,7 @@ export interface Kernel {
   scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
+  accumulate(h: number, hEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number): number;
 }
 
 // The few WebAssembly declarations used here (TypeScript declares them only with the DOM's types).

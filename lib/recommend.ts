@@ -11,7 +11,8 @@ export interface Ranking {
   fallback: null | "popular";
 }
 
-interface Scratch {
+/** Scratch space for ranking among a catalogue's movies. */
+export interface Scratch {
   /** all zero between calls */
   score: Float64Array;
   excluded: Int32Array;
@@ -21,34 +22,28 @@ interface Scratch {
   stamp: number;
 }
 
+/** Scratch for nMovies movies; score and touched may be given (the evaluation's WebAssembly memory). */
+export function newScratch(nMovies: number, score = new Float64Array(nMovies), touched = new Int32Array(nMovies)): Scratch {
+  return { score, excluded: new Int32Array(nMovies), touched, candidates: new Int32Array(nMovies), values: new Float64Array(nMovies), stamp: 0 };
+}
+
 const scratches = new WeakMap<Neighbours, Scratch>();
 
 function scratchFor(neighbours: Neighbours): Scratch {
   let s = scratches.get(neighbours);
   if (!s) {
-    const n = neighbours.indptr.length - 1;
-    s = {
-      score: new Float64Array(n), excluded: new Int32Array(n), touched: new Int32Array(n),
-      candidates: new Int32Array(n), values: new Float64Array(n), stamp: 0,
-    };
+    s = newScratch(neighbours.indptr.length - 1);
     scratches.set(neighbours, s);
   }
   return s;
 }
 
-/**
- * Spec step 10: score(j) = sum of sim(m, j) over m in `history` (ascending movieId_enc), in double,
- * movies in `rated` excluded, top n by score then movieId_enc. An empty history gets `popular`.
- */
-export function rankFromHistory(
-  neighbours: Neighbours, popular: Int32Array, history: ArrayLike<number>, rated: ArrayLike<number>, n: number,
-): Ranking {
-  const s = scratchFor(neighbours);
-  const stamp = ++s.stamp;
-  for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
-  if (history.length === 0) return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
+/** Adds the history's neighbour lists into s.score, listing in s.touched the movies first scored; returns how many. */
+export type Accumulate = (neighbours: Neighbours, history: ArrayLike<number>, s: Scratch) => number;
+
+function accumulateScores(neighbours: Neighbours, history: ArrayLike<number>, s: Scratch): number {
   const { indptr, indices, sims } = neighbours;
-  const { score, excluded, touched, candidates, values } = s;
+  const { score, touched } = s;
   let nTouched = 0;
   for (let h = 0; h < history.length; h++) {
     const m = history[h];
@@ -59,6 +54,22 @@ export function rankFromHistory(
       nTouched += v === 0 ? 1 : 0; // sims are > 0: a zero score is a first touch
     }
   }
+  return nTouched;
+}
+
+/**
+ * Spec step 10: score(j) = sum of sim(m, j) over m in `history` (ascending movieId_enc), in double,
+ * movies in `rated` excluded, top n by score then movieId_enc. An empty history gets `popular`.
+ */
+export function rankFromHistory(
+  neighbours: Neighbours, popular: Int32Array, history: ArrayLike<number>, rated: ArrayLike<number>, n: number,
+  s = scratchFor(neighbours), accumulate: Accumulate = accumulateScores,
+): Ranking {
+  const stamp = ++s.stamp;
+  for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
+  if (history.length === 0) return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
+  const { score, excluded, touched, candidates, values } = s;
+  const nTouched = accumulate(neighbours, history, s);
   let nCandidates = 0;
   for (let t = 0; t < nTouched; t++) {
     const j = touched[t];

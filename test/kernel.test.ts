@@ -54,3 +54,20 @@ test("scanAll and scanList list the pairs passing y's bar (1) or x's (2) with th
   assert.deepEqual([...passV.subarray(0, 3)], [5, 3, 1]);
   assert.deepEqual([...counts.subarray(0, 5)], [0, 0, 0, 0, 0]);
 });
+
+test("accumulate sums the history's neighbour lists in float64 and lists each movie once", async () => {
+  const { memory, common } = sharedMemory({
+    history: ["i32", 2], indptr: ["i32", 4], indices: ["i32", 3], sims: ["f32", 3], score: ["f64", 3], touched: ["i32", 3],
+  }, {}, 0);
+  const kernel = instantiate(await kernelModule(), memory);
+  const { history, indptr, indices, sims, score, touched } = common;
+  // movie 0: (1, 0.5), (2, 0.1); movie 1: (2, 0.5)
+  indptr.set([0, 2, 3, 3]);
+  indices.set([1, 2, 2]);
+  sims.set([0.5, 0.1, 0.5]);
+  history.set([0, 1]);
+  const at = (a: { byteOffset: number }) => a.byteOffset;
+  assert.equal(kernel.accumulate(at(history), at(history) + 8, at(indptr), at(indices), at(sims), at(score), at(touched)), 2);
+  assert.deepEqual([...score], [0, 0.5, Math.fround(0.1) + 0.5]);
+  assert.deepEqual([...touched.subarray(0, 2)], [1, 2]);
+});
