@@ -64,10 +64,8 @@ interface EvaluationShared extends EvaluationInput {
   method: "neighbours" | "popularity";
   next: Int32Array;
   scores: Scores;
-  /** the kernel, and the memory holding the neighbours, X_train and each thread's scores */
-  module: WasmModule;
-  memory: WasmMemory;
-  scratch: { score: Float64Array; touched: Int32Array }[];
+  /** for the model's ranking: the kernel, its memory (holding neighbours, X_train and each thread's scores) */
+  kernel?: { module: WasmModule; memory: WasmMemory; scratch: { score: Float64Array; touched: Int32Array }[] };
 }
 
 /**
@@ -78,7 +76,27 @@ export async function evaluateRanking(
   input: EvaluationInput, users: Int32Array, n: number, method: EvaluationShared["method"], threads: number,
 ): Promise<Metrics> {
   const rows = (X: Rows) => ({ indptr: shared(X.indptr), indices: shared(X.indices) });
-  const { neighbours, X_train } = input, nMovies = neighbours.indptr.length - 1;
+  const model = method === "neighbours" ? await inKernelMemory(input, threads) : undefined;
+  const s: EvaluationShared = {
+    neighbours: model?.neighbours ?? { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
+    popular: shared(input.popular),
+    X_train: model?.X_train ?? rows(input.X_train),
+    trainRated: rows(input.trainRated),
+    X_test: { ...input.X_test, ...rows(input.X_test), data: new Float64Array(0) },
+    users: shared(users),
+    n,
+    method,
+    next: sharedArray(Int32Array, 1),
+    scores: newScores(users.length, input.X_test.nCols),
+    kernel: model?.kernel,
+  };
+  await runTask("evaluate.rank", rankTask, s, threads);
+  return summarize(users, input.X_test, n, input.neighbours, s.scores);
+}
+
+/** The neighbours and X_train copied into a kernel memory that also holds each thread's scores. */
+async function inKernelMemory({ neighbours, X_train }: EvaluationInput, threads: number) {
+  const nMovies = neighbours.indptr.length - 1;
   const { memory, common, threads: scratch } = sharedMemory({
     indptr: ["i32", nMovies + 1], indices: ["i32", neighbours.indices.length], sims: ["f32", neighbours.sims.length],
     trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
@@ -88,23 +106,11 @@ export async function evaluateRanking(
   common.sims.set(neighbours.sims);
   common.trainIndptr.set(X_train.indptr);
   common.trainIndices.set(X_train.indices);
-  const s: EvaluationShared = {
+  return {
     neighbours: { indptr: common.indptr, indices: common.indices, sims: common.sims },
-    popular: shared(input.popular),
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
-    trainRated: rows(input.trainRated),
-    X_test: { ...input.X_test, ...rows(input.X_test), data: new Float64Array(0) },
-    users: shared(users),
-    n,
-    method,
-    next: sharedArray(Int32Array, 1),
-    scores: newScores(users.length, input.X_test.nCols),
-    module: await kernelModule(),
-    memory,
-    scratch,
+    kernel: { module: await kernelModule(), memory, scratch },
   };
-  await runTask("evaluate.rank", rankTask, s, threads);
-  return summarize(users, input.X_test, n, input.neighbours, s.scores);
 }
 
 const CHUNK = 256;
@@ -114,12 +120,12 @@ export function rankTask(s: EvaluationShared, index: number): void {
   const { users, n, neighbours, popular, X_train, trainRated, next } = s;
   const score = scorer(s.X_test, n, s.scores);
   const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
-  const kernel = instantiate(s.module, s.memory);
-  const scratch = newScratch(neighbours.indptr.length - 1, s.scratch[index].score, s.scratch[index].touched);
-  const accumulate: Accumulate = (nb, history, t) => {
+  const kernel = s.kernel && instantiate(s.kernel.module, s.kernel.memory);
+  const scratch = s.kernel && newScratch(neighbours.indptr.length - 1, s.kernel.scratch[index].score, s.kernel.scratch[index].touched);
+  const accumulate: Accumulate | undefined = kernel && ((nb, history, t) => {
     const at = (history as Int32Array).byteOffset;
     return kernel.accumulate(at, at + 4 * history.length, nb.indptr.byteOffset, nb.indices.byteOffset, nb.sims.byteOffset, t.score.byteOffset, t.touched.byteOffset);
-  };
+  });
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= users.length) return;

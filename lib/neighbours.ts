@@ -249,6 +249,7 @@ function countMovie(s: Shared, t: Thread, x: number): void {
     }
   }
   if (reached < k && bar > -Infinity) {
+    // the scan cleared the counts: count again, and take every candidate
     count(s, t, x, scan);
     passed = scanPairs(s, t, x, n, scan, -Infinity, s.never);
     for (own = 0; own < passed; own++) {

@@ -6,7 +6,6 @@ import {
   jobNameOf, registerModel, scoredTable, setTraffic, settingsFrom, submitJob, waitForJob,
 } from "./steps";
 
-
 type Key = keyof Settings;
 const OPTIONS: Record<Key, () => Option> = {
   data: () => new Option("--data <location>", "the MovieLens folder: a Blob location or azureml://datastores/<ds>/paths/<path> (default $AZUREML_DATA)"),
@@ -28,7 +27,7 @@ const OPTIONS: Record<Key, () => Option> = {
 
 const DATA: Key[] = ["data", "dataName", "dataVersion"];
 const ENVIRONMENT: Key[] = ["image", "environmentName", "environmentVersion"];
-const JOB: Key[] = ["data", "dataName", "dataVersion", "environmentName", "environmentVersion", "compute", "jobName"];
+const JOB: Key[] = [...DATA, "environmentName", "environmentVersion", "compute", "jobName"];
 const MODEL: Key[] = ["modelName", "modelVersion"];
 const SERVE: Key[] = ["endpoint", "deployment"];
 
