@@ -2,10 +2,10 @@ import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { DefaultAzureCredential } from "@azure/identity";
-import { type BlobClient, BlobServiceClient, RestError } from "@azure/storage-blob";
+import type { BlobClient, BlobServiceClient } from "@azure/storage-blob";
 import { MOVIELENS_FILES } from "./download";
 import type { Progress } from "./ingest";
+import { loadOptional } from "./optional";
 import { progressReporter } from "./progress";
 import { cacheRoot } from "./synthetic";
 
@@ -58,8 +58,13 @@ export const describeLocation = (l: BlobLocation) => [l.accountUrl, l.container,
 
 const redact = (s: string) => s.replace(/\?.*$/, "?<SAS>");
 
+/** The Azure SDK, loaded on the first Blob location: optional dependencies, left out of the image (the job reads a mount). */
+const storage = () => loadOptional("Blob locations", () => require("@azure/storage-blob") as typeof import("@azure/storage-blob"));
+const identity = () => loadOptional("Blob locations", () => require("@azure/identity") as typeof import("@azure/identity"));
+
 /** A service client for the location, with the first credential that applies (see BLOB_LOCATION_HELP). */
 export function blobService(location: BlobLocation, env: NodeJS.ProcessEnv = process.env): BlobServiceClient {
+  const { BlobServiceClient } = storage();
   const sas = location.sas ?? env.AZURE_STORAGE_SAS_TOKEN?.replace(/^\?/, "");
   if (sas) return new BlobServiceClient(`${location.accountUrl}?${sas}`);
   if (env.AZURE_STORAGE_CONNECTION_STRING) {
@@ -69,7 +74,7 @@ export function blobService(location: BlobLocation, env: NodeJS.ProcessEnv = pro
     }
     return service;
   }
-  return new BlobServiceClient(location.accountUrl, new DefaultAzureCredential());
+  return new BlobServiceClient(location.accountUrl, new (identity().DefaultAzureCredential)());
 }
 
 export interface FetchBlobsOptions {
@@ -134,7 +139,7 @@ async function resumableDownload(blob: BlobClient, partial: string, etag: string
       await pipeline(response.readableStreamBody!, createWriteStream(partial, { flags: "a" }));
       return;
     } catch (e) {
-      if (e instanceof RestError && e.statusCode !== undefined && e.statusCode < 500) throw e;
+      if (e instanceof storage().RestError && e.statusCode !== undefined && e.statusCode < 500) throw e;
       if (attempt >= retries) {
         const got = await stat(partial).then((s) => s.size, () => 0);
         throw new BlobDownloadError(`connection lost at byte ${got} of ${total} after ${attempt} resumed attempts: ${(e as Error).message}`);
@@ -153,7 +158,7 @@ async function isComplete(file: string, size: number, etag: string): Promise<boo
 
 function blobError(e: unknown, where: string): Error {
   if (e instanceof BlobDownloadError) return e.message.startsWith(where) ? e : new BlobDownloadError(`${where}: ${e.message}`);
-  if (e instanceof RestError) {
+  if (e instanceof storage().RestError) {
     const what = e.statusCode === 404 ? "blob not found" : `HTTP ${e.statusCode ?? "error"} ${e.code ?? ""}`.trim();
     return new BlobDownloadError(`${where}: ${what}${e.statusCode === 404 ? "" : `: ${e.message.split("\n")[0]}`}`);
   }

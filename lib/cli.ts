@@ -3,11 +3,11 @@ import { createWriteStream } from "node:fs";
 import { rename } from "node:fs/promises";
 import { finished } from "node:stream/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { azureCommand } from "./azure/cli";
 import { BLOB_LOCATION_HELP } from "./blob";
 import { downloadCommand } from "./download";
 import { integer, number } from "./args";
 import { DEFAULT_MODEL_DIR, loadModel, saveModel } from "./model-io";
+import { loadOptional } from "./optional";
 import { DEFAULTS, type Params, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
@@ -146,9 +146,14 @@ program.command("export-neighbours")
     console.log(`${lines} movies with neighbours written to ${o.out}`);
   });
 
-program.addCommand(downloadCommand);
-program.addCommand(azureCommand);
-program.addCommand(serveCommand());
+/** The azure commands, loaded only when named: they need the Azure SDKs, optional dependencies that the image leaves out. */
+function azureCommand(): Command {
+  const [word, next] = process.argv.slice(2);
+  if (word === "azure" || (word === "help" && next === "azure")) {
+    return loadOptional("the azure commands", () => require("./azure/cli") as typeof import("./azure/cli")).azureCommand;
+  }
+  return new Command("azure").description("Train and deploy on Azure ML, step by step or all at once (azure --help lists the steps).");
+}
 
 function metricsTable(metrics: Record<string, number>, baseline: Record<string, number>, n: number): string {
   const rows = [["metric", "model", "popularity"]];
@@ -165,7 +170,12 @@ function recommendationTable(recs: Recommendation[]): string {
   return recs.map((r, i) => `${String(i + 1).padStart(3)}. ${String(r.movieId).padStart(7)}  ${r.score.toFixed(4).padStart(9)}  ${r.title}  [${r.genres.join(", ")}]`).join("\n");
 }
 
-program.parseAsync().catch((e: Error) => {
+async function main(): Promise<void> {
+  program.addCommand(downloadCommand).addCommand(azureCommand()).addCommand(serveCommand());
+  await program.parseAsync();
+}
+
+main().catch((e: Error) => {
   console.error(`error: ${e.message}`);
   process.exitCode = 1;
 });
