@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { unlinkSync } from "node:fs";
-import { link, lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { FileInfo } from "./ingest";
 import type { Neighbours } from "./neighbours";
@@ -204,7 +204,8 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
       await rm(link, { force: true });
       await symlink(path.basename(version), link);
       await onStep?.("linked");
-      // An old-layout directory cannot be swapped for a symlink in one rename: it moves aside first (once).
+      // A directory cannot be swapped for a symlink in one rename: an empty one goes, an old-layout model moves aside (once).
+      if (previous?.layout === "empty") await rmdir(target);
       if (previous?.layout === "directory") await rename(target, `${target}.v-0-migrated-${process.pid}`);
       await rename(link, target);
       await syncDir(path.dirname(target));
@@ -330,10 +331,10 @@ async function removeOldVersions(target: string, current: string): Promise<void>
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
- * What is at `target` if it may be replaced: nothing, a symlink to a model of ours, or an old-layout
- * directory of ours. Anything else (a data folder, a file, a directory with other files) is refused.
+ * What is at `target` if it may be replaced: nothing, an empty directory, a symlink to a model of ours,
+ * or an old-layout directory of ours. Anything else (a data folder, a file, a directory with other files) is refused.
  */
-async function replaceable(target: string, dir: string): Promise<{ layout: "symlink" | "directory" } | undefined> {
+async function replaceable(target: string, dir: string): Promise<{ layout: "symlink" | "directory" | "empty" } | undefined> {
   const info = await lstat(target).catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return undefined;
     throw new ModelDirError(`cannot use ${dir} as the model directory: ${e.code}`);
@@ -347,6 +348,7 @@ async function replaceable(target: string, dir: string): Promise<{ layout: "syml
     throw refuse(`it is a symlink to ${to}, which holds no model of this project`);
   }
   if (!info.isDirectory()) throw refuse("it is a file, not a model directory");
+  if ((await readdir(target)).length === 0) return { layout: "empty" };
   if (!(await ourModelDir(target))) throw refuse("it is a directory that holds no model.json of this project, or holds other files too");
   return { layout: "directory" };
 }

@@ -86,6 +86,11 @@ test("item 1: a data folder, a project folder, a file, a foreign symlink or a mo
     assert.doesNotMatch(stdout + stderr, /training on|    at /);
   }
   assert.deepEqual(snapshot(root), before);
+
+  const empty = path.join(root, "empty");
+  mkdirSync(empty);
+  await saveModel(empty, tinyModel("into an empty dir"));
+  assert.equal((await loadModel(empty)).manifest.createdAt, "into an empty dir");
   rmSync(root, { recursive: true });
 });
 
