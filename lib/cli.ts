@@ -1,13 +1,10 @@
 #!/usr/bin/env node
-import { createWriteStream } from "node:fs";
-import { rename } from "node:fs/promises";
-import { finished } from "node:stream/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
 import { BLOB_LOCATION_HELP } from "./blob";
 import { downloadCommand } from "./download";
 import { integer, number } from "./args";
-import { DEFAULT_MODEL_DIR, loadModel, saveModel } from "./model-io";
+import { DEFAULT_MODEL_DIR, loadModel, lockModelDir, saveModel, writeNeighbours } from "./model-io";
 import { DEFAULTS, type Params, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
@@ -59,6 +56,7 @@ pipelineCommand("train")
   .option("--beta <x>", "rp3beta's popularity penalty", number("--beta"), DEFAULTS.beta)
   .addHelpText("after", "\nExample: movielens-recsys train --data ../shared/data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
+    await lockModelDir(o.modelDir);
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`training on ${source}`);
     const model = await train(dir, paramsOf(o), { source, threads: o.threads, refit: o.refit, ...report });
@@ -80,6 +78,7 @@ pipelineCommand("tune")
   .option("--ks <ns>", "neighbour counts to try", list(integer("each k", 1)), DEFAULT_GRID.k)
   .option("--valid-fraction <x>", "share of train ratings held out to score the grid", number("--valid-fraction"), DEFAULT_VALID_FRACTION)
   .action(async (o) => {
+    await lockModelDir(o.modelDir);
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`tuning on ${source}`);
     const header = ["similarity", "shrink", "beta", "k", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate"];
@@ -129,21 +128,7 @@ program.command("export-neighbours")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
   .requiredOption("--out <file>", "the file to write (replaced atomically)")
   .action(async (o) => {
-    const { movies, neighbours } = await loadModel(o.modelDir);
-    const partial = `${o.out}.partial-${process.pid}`;
-    const out = createWriteStream(partial);
-    let lines = 0;
-    for (let m = 0; m < movies.movieId.length; m++) {
-      const start = neighbours.indptr[m], end = neighbours.indptr[m + 1];
-      if (start === end) continue;
-      const parts = [];
-      for (let p = start; p < end; p++) parts.push(`${movies.movieId[neighbours.indices[p]]}:${neighbours.sims[p].toFixed(6)}`);
-      if (!out.write(`${movies.movieId[m]}\t${parts.join(",")}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
-      lines++;
-    }
-    out.end();
-    await finished(out);
-    await rename(partial, o.out);
+    const lines = await writeNeighbours(await loadModel(o.modelDir), o.out);
     console.log(`${lines} movies with neighbours written to ${o.out}`);
   });
 
