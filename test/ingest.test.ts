@@ -1,7 +1,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { MAX_LINE, MovieLensFormatError, readMovies, readRatings } from "../lib/ingest";
@@ -99,6 +99,13 @@ test("merge drops and counts ratings of movies missing from movies.csv", async (
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a file that cannot be read is named, with why", { skip: process.getuid?.() === 0 && "root reads any file" }, async () => {
+  const locked = write("locked.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n");
+  chmodSync(locked, 0);
+  await assert.rejects(readRatings(locked), /locked\.csv: permission denied$/);
+  await assert.rejects(readMovies(locked), /locked\.csv: permission denied$/);
+});
 
 test("movies: a byte that is not UTF-8 (a Latin-1 title) is refused with file and line", async () => {
   const latin1 = Buffer.concat([Buffer.from("movieId,title,genres\n1,A,Drama\n2,Am"), Buffer.from([0xe9]), Buffer.from("lie (2001),Comedy\n3,C,Drama\n")]);
