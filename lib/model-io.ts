@@ -7,7 +7,7 @@ import type { Neighbours } from "./neighbours";
 import type { Params } from "./params";
 import { popularOrder } from "./recommend";
 
-/** 2: every array carries its SHA-256; the directory is published as a symlink to a versioned sibling. */
+/** 2: every array carries its SHA-256; the directory is published as a symlink into `<dir>.versions/`. */
 export const MODEL_FORMAT = 2;
 
 /** Where commands write and read a model unless told otherwise. */
@@ -169,10 +169,10 @@ export interface SaveOptions {
 }
 
 /**
- * Publishes the model at `dir` atomically: writes model.json and one .bin per array into a staging
- * directory beside it, renames that to a versioned sibling `<dir>.v-<time>-<pid>`, and renames a
- * symlink to it over `dir`. Readers see the old model or the new one, whatever is killed when.
- * Refuses a model without neighbours or one loadModel would refuse, and a `dir` that is not ours.
+ * Publishes the model at `dir` atomically: writes model.json and one .bin per array into
+ * `<dir>.versions/partial-<pid>`, renames that to `<dir>.versions/<time>-<pid>`, and renames a symlink
+ * to it over `dir`. Readers see the old model or the new one, whatever is killed when. Refuses a model
+ * without neighbours or one loadModel would refuse, and a `dir` that is not ours.
  */
 export async function saveModel(dir: string, model: SavedModel, { onStep }: SaveOptions = {}): Promise<void> {
   const target = path.resolve(dir);
@@ -184,9 +184,9 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
   const release = await lockModelDir(dir);
   try {
     const previous = await replaceable(target, dir);
-    const staging = `${target}.partial-${process.pid}`;
+    const versions = `${target}.versions`, staging = path.join(versions, `partial-${process.pid}`);
     await rm(staging, { recursive: true, force: true });
-    await mkdir(staging);
+    await mkdir(staging, { recursive: true });
     const manifest: Manifest = { format: MODEL_FORMAT, ...model.manifest, arrays: {} };
     try {
       for (const [name, array] of Object.entries(arrays)) {
@@ -197,20 +197,21 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
       await writeDurably(path.join(staging, "model.json"), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
       await syncDir(staging);
       await onStep?.("staged");
-      const version = `${target}.v-${new Date().toISOString().replace(/[-:.]/g, "")}-${process.pid}`;
-      await rename(staging, version);
+      const version = `${new Date().toISOString().replace(/[-:.]/g, "")}-${process.pid}`;
+      await rename(staging, path.join(versions, version));
+      await syncDir(versions);
       await onStep?.("versioned");
       const link = `${target}.link-${process.pid}`;
       await rm(link, { force: true });
-      await symlink(path.basename(version), link);
+      await symlink(`${path.basename(versions)}/${version}`, link);
       await onStep?.("linked");
       // A directory cannot be swapped for a symlink in one rename: an empty one goes, an old-layout model moves aside (once).
       if (previous?.layout === "empty") await rmdir(target);
-      if (previous?.layout === "directory") await rename(target, `${target}.v-0-migrated-${process.pid}`);
+      if (previous?.layout === "directory") await rename(target, path.join(versions, `migrated-${process.pid}`));
       await rename(link, target);
       await syncDir(path.dirname(target));
       await onStep?.("swapped");
-      await removeOldVersions(target, path.basename(version));
+      await removeOldVersions(versions, version);
     } catch (e) {
       await rm(staging, { recursive: true, force: true });
       throw e;
@@ -309,22 +310,25 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes staging, links, lock attempts and moved-aside models that processes which died left beside `target`. */
+/**
+ * Removes what processes which died left: links, lock attempts and (from before format 2) staging and
+ * moved-aside models beside `target`, staging in `<target>.versions`.
+ */
 async function removeStale(target: string): Promise<void> {
-  const base = path.basename(target), parent = path.dirname(target);
-  const pattern = new RegExp(`^${escapeRegExp(base)}\\.(?:partial-|link-|previous-|lock\\.|lock\\.stale-)(\\d+)$`);
-  for (const name of await readdir(parent)) {
-    const m = pattern.exec(name);
-    if (m && !alive(Number(m[1]))) await rm(path.join(parent, name), { recursive: true, force: true });
-  }
+  const stale = async (dir: string, pattern: RegExp) => {
+    for (const name of await readdir(dir).catch(() => [])) {
+      const m = pattern.exec(name);
+      if (m && !alive(Number(m[1]))) await rm(path.join(dir, name), { recursive: true, force: true });
+    }
+  };
+  await stale(path.dirname(target), new RegExp(`^${escapeRegExp(path.basename(target))}\\.(?:partial-|link-|previous-|lock\\.|lock\\.stale-)(\\d+)$`));
+  await stale(`${target}.versions`, /^partial-(\d+)$/);
 }
 
-/** After a swap, removes our other versions beside `target` (the current one's readers retry on the new one). */
-async function removeOldVersions(target: string, current: string): Promise<void> {
-  const base = path.basename(target), parent = path.dirname(target);
-  for (const name of await readdir(parent)) {
-    const version = path.join(parent, name);
-    if (name !== current && name.startsWith(`${base}.v-`) && (await ourModelDir(version))) await rm(version, { recursive: true, force: true });
+/** After a swap, removes the other models in `versions` (a reader of the one just replaced retries on the new one). */
+async function removeOldVersions(versions: string, current: string): Promise<void> {
+  for (const name of await readdir(versions)) {
+    if (name !== current && (await ourModelDir(path.join(versions, name)))) await rm(path.join(versions, name), { recursive: true, force: true });
   }
 }
 
@@ -343,7 +347,7 @@ async function replaceable(target: string, dir: string): Promise<{ layout: "syml
   const refuse = (what: string) => new ModelDirError(`refusing to replace ${dir}: ${what}; give a new path, or the directory of a model this project wrote`);
   if (info.isSymbolicLink()) {
     const to = await readlink(target);
-    if (to.startsWith(`${path.basename(target)}.v-`) && !to.includes("/")) return { layout: "symlink" };
+    if (new RegExp(`^${escapeRegExp(path.basename(target))}\\.versions/[^/.][^/]*$`).test(to)) return { layout: "symlink" };
     if (await ourModelDir(target)) return { layout: "symlink" };
     throw refuse(`it is a symlink to ${to}, which holds no model of this project`);
   }

@@ -56,7 +56,8 @@ test("save then load gives back every array and the manifest; saving again swaps
   await saveModel(dir, { ...trained, manifest: { ...trained.manifest, createdAt: "second" } });
   assert.equal((await loadModel(dir)).manifest.createdAt, "second");
   assert.notEqual(readlinkSync(dir), first);
-  assert.deepEqual(readdirSync(root).sort(), ["data", "model", readlinkSync(dir)]);
+  assert.deepEqual(readdirSync(root).sort(), ["data", "model", "model.versions"]);
+  assert.deepEqual(readdirSync(`${dir}.versions`).map((v) => `model.versions/${v}`), [readlinkSync(dir)]);
   rmSync(root, { recursive: true });
 });
 
@@ -106,7 +107,8 @@ test("item 1: an old-layout model directory (plain, format 1) is ours and is rep
   await saveModel(dir, tinyModel("new"));
   assert.ok(lstatSync(dir).isSymbolicLink());
   assert.equal((await loadModel(dir)).manifest.createdAt, "new");
-  assert.deepEqual(readdirSync(root).sort(), ["model", readlinkSync(dir), "src", readlinkSync(path.join(root, "src"))].sort());
+  assert.deepEqual(readdirSync(root).sort(), ["model", "model.versions", "src", "src.versions"]);
+  assert.deepEqual(readdirSync(`${dir}.versions`).map((v) => `model.versions/${v}`), [readlinkSync(dir)]);
   rmSync(root, { recursive: true });
 });
 
@@ -211,9 +213,13 @@ test("item 5: the server never becomes ready on a corrupted model: it logs the f
 test("item 4: findModelDir finds a loadable model under a symlinked model dir and under a plain copy of it (the Azure job output)", async () => {
   const root = fresh("find");
   await saveModel(path.join(root, "outputs", "model"), tinyModel("found"));
+  assert.equal(await findModelDir(path.join(root, "outputs")), path.join(root, "outputs", "model"));
   assert.equal((await loadModel(await findModelDir(path.join(root, "outputs")))).manifest.createdAt, "found");
   cpSync(path.join(root, "outputs"), path.join(root, "copy"), { recursive: true, dereference: true });
+  assert.equal(await findModelDir(path.join(root, "copy")), path.join(root, "copy", "model"));
   assert.equal((await loadModel(await findModelDir(path.join(root, "copy")))).manifest.createdAt, "found");
+  rmSync(path.join(root, "outputs", "model"));
+  assert.equal((await loadModel(await findModelDir(path.join(root, "outputs")))).manifest.createdAt, "found", "an upload that skips symlinks");
   rmSync(root, { recursive: true });
 });
 
@@ -250,14 +256,15 @@ test("item 4: a writer killed -9 at any step leaves a loadable model at the path
     await killed(child);
     assert.equal((await loadModel(dir)).manifest.createdAt, after, `${layout} ${step}`);
     assert.ok(existsSync(`${dir}.lock`), "the killed writer's lock stays behind");
-    const current = lstatSync(dir).isSymbolicLink() ? readlinkSync(dir) : "";
-    const leftovers = readdirSync(root).filter((f) => f.startsWith(`${path.basename(dir)}.`) && ![`${path.basename(dir)}.lock`, current].includes(f));
+    const current = lstatSync(dir).isSymbolicLink() ? path.basename(readlinkSync(dir)) : "";
+    const leftovers = [...readdirSync(root).filter((f) => f.startsWith(`${path.basename(dir)}.link-`)), ...readdirSync(`${dir}.versions`).filter((v) => v !== current)];
     assert.ok(leftovers.length > 0, `${layout} ${step}: the killed writer left staging, a link or a version`);
 
     await saveModel(dir, tinyModel("next"));
     assert.equal((await loadModel(dir)).manifest.createdAt, "next");
     const left = readdirSync(root).filter((f) => f.startsWith(`${path.basename(dir)}`)).sort();
-    assert.deepEqual(left, [path.basename(dir), readlinkSync(dir)], `${layout} ${step}: ${left}`);
+    assert.deepEqual(left, [path.basename(dir), `${path.basename(dir)}.versions`], `${layout} ${step}: ${left}`);
+    assert.deepEqual(readdirSync(`${dir}.versions`), [path.basename(readlinkSync(dir))]);
   }
   rmSync(root, { recursive: true });
 });
