@@ -389,7 +389,8 @@ export async function loadModel(dir: string): Promise<Model> {
 
 async function modelDirOf(dir: string): Promise<string> {
   const real = await realpath(dir).catch((e: NodeJS.ErrnoException) => {
-    throw new ModelFormatError(e.code === "ENOENT" ? `${dir}: no model there (train one first)` : `${dir}: cannot open the model directory (${e.code})`);
+    throw new ModelFormatError(e.code === "ENOENT" ? `${path.join(dir, "model.json")}: missing, there is no model at ${dir} (train one first)`
+      : `${dir}: cannot open the model directory (${e.code})`);
   });
   if (!(await stat(real)).isDirectory()) throw new ModelFormatError(`${dir}: expected a model directory, got a file`);
   return real;

@@ -194,7 +194,8 @@ test("items 3, 5, 6: corrupted or hostile model files are refused with the file 
   const file = path.join(root, "file");
   writeFileSync(file, "x");
   await assert.rejects(loadModel(file), new ModelFormatError(`${file}: expected a model directory, got a file`));
-  await assert.rejects(loadModel(path.join(root, "nothing")), new ModelFormatError(`${path.join(root, "nothing")}: no model there (train one first)`));
+  const nothing = path.join(root, "nothing");
+  await assert.rejects(loadModel(nothing), new ModelFormatError(`${nothing}/model.json: missing, there is no model at ${nothing} (train one first)`));
   rmSync(root, { recursive: true });
 });
 
