@@ -62,35 +62,32 @@ type Check = (x: TypedArray, a: Arrays) => string | undefined;
  * model.json. A new array is one row here and one line in arraysOf / modelOf.
  */
 const ARRAYS: Record<string, { type: ArrayType; check: Check }> = {
-  "movies.movieId": { type: "int32", check: (x) => increasing(x, 0, x.length) },
-  "movies.likes": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a)) ?? each(x, (v) => v >= 0, "negative") },
+  "movies.movieId": { type: "int32", check: increasing },
+  "movies.likes": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a)) ?? inRange(x, 0, 2 ** 31) },
   "movies.title.offsets": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "movies.title.bytes") },
   "movies.title.bytes": { type: "uint8", check: () => undefined },
   "movies.genres.offsets": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "movies.genres.bytes") },
   "movies.genres.bytes": { type: "uint8", check: () => undefined },
   "neighbours.indptr": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "neighbours.indices") },
-  "neighbours.indices": { type: "int32", check: (x, a) => rows(a["neighbours.indptr"],
-    (m, p) => (x[p] >= 0 && x[p] < nMovies(a) && x[p] !== m ? undefined : `movie ${m}'s neighbour ${x[p]} at ${p} is out of range or itself`)) },
-  "neighbours.sims": { type: "float32", check: (x, a) => lengthIs(x, a["neighbours.indices"].length)
-    ?? rows(a["neighbours.indptr"], (m, p, start) => (Number.isFinite(x[p]) && x[p] > 0 && (p === start || x[p] <= x[p - 1])
-      ? undefined : `movie ${m}'s sim ${x[p]} at ${p} is not finite, > 0 and at most the one before`)) },
-  "users.userId": { type: "int32", check: (x) => increasing(x, 0, x.length) },
+  "neighbours.indices": { type: "int32", check: neighbourIndices },
+  "neighbours.sims": { type: "float32", check: (x, a) => lengthIs(x, a["neighbours.indices"].length) ?? neighbourSims(x, a) },
+  "users.userId": { type: "int32", check: increasing },
   "users.indptr": { type: "int32", check: (x, a) => lengthIs(x, a["users.userId"].length + 1) ?? offsets(x, a, "users.indices") },
-  "users.indices": { type: "int32", check: (x, a) => rows(a["users.indptr"], (u, p, start) => (x[p] >= 0 && x[p] < nMovies(a) && (p === start || x[p] > x[p - 1])
-      ? undefined : `user ${u}'s movie ${x[p]} at ${p} is out of range or not after the one before`)) },
-  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? each(x, (v) => v === 0 || v === 1, "not 0 or 1") },
+  "users.indices": { type: "int32", check: userIndices },
+  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? inRange(x, 0, 2) },
 };
 const nMovies = (a: Arrays) => a["movies.movieId"].length;
 
 const lengthIs = (x: TypedArray, n: number) => (x.length === n ? undefined : `has length ${x.length}, expected ${n}`);
 
-function each(x: TypedArray, ok: (v: number) => boolean, what: string): string | undefined {
-  for (let i = 0; i < x.length; i++) if (!ok(x[i])) return `value ${x[i]} at ${i} is ${what}`;
+/** Every value in [from, to). */
+function inRange(x: TypedArray, from: number, to: number): string | undefined {
+  for (let i = 0; i < x.length; i++) if (!(x[i] >= from && x[i] < to)) return `value ${x[i]} at ${i} is not in [${from}, ${to})`;
   return undefined;
 }
 
-function increasing(x: TypedArray, from: number, to: number): string | undefined {
-  for (let i = from + 1; i < to; i++) if (!(x[i] > x[i - 1])) return `value ${x[i]} at ${i} is not above the one before`;
+function increasing(x: TypedArray): string | undefined {
+  for (let i = 1; i < x.length; i++) if (!(x[i] > x[i - 1])) return `value ${x[i]} at ${i} is not above the one before`;
   return undefined;
 }
 
@@ -102,11 +99,31 @@ function offsets(ptr: TypedArray, a: Arrays, into: string): string | undefined {
   return ptr[ptr.length - 1] === n ? undefined : `ends at ${ptr[ptr.length - 1]}, expected ${into}'s length ${n}`;
 }
 
-function rows(ptr: TypedArray, ok: (row: number, p: number, start: number) => string | undefined): string | undefined {
-  for (let r = 0; r + 1 < ptr.length; r++) {
-    for (let p = ptr[r]; p < ptr[r + 1]; p++) {
-      const problem = ok(r, p, ptr[r]);
-      if (problem) return problem;
+function neighbourIndices(x: TypedArray, a: Arrays): string | undefined {
+  const ptr = a["neighbours.indptr"], n = nMovies(a);
+  for (let m = 0; m < n; m++) {
+    for (let p = ptr[m]; p < ptr[m + 1]; p++) {
+      if (!(x[p] >= 0 && x[p] < n && x[p] !== m)) return `movie ${m}'s neighbour ${x[p]} at ${p} is out of range or itself`;
+    }
+  }
+  return undefined;
+}
+
+function neighbourSims(x: TypedArray, a: Arrays): string | undefined {
+  const ptr = a["neighbours.indptr"];
+  for (let m = 0; m + 1 < ptr.length; m++) {
+    for (let p = ptr[m]; p < ptr[m + 1]; p++) {
+      if (!(x[p] > 0 && x[p] < Infinity && (p === ptr[m] || x[p] <= x[p - 1]))) return `movie ${m}'s sim ${x[p]} at ${p} is not finite, > 0 and at most the one before`;
+    }
+  }
+  return undefined;
+}
+
+function userIndices(x: TypedArray, a: Arrays): string | undefined {
+  const ptr = a["users.indptr"], n = nMovies(a);
+  for (let u = 0; u + 1 < ptr.length; u++) {
+    for (let p = ptr[u]; p < ptr[u + 1]; p++) {
+      if (!(x[p] >= 0 && x[p] < n && (p === ptr[u] || x[p] > x[p - 1]))) return `user ${u}'s movie ${x[p]} at ${p} is out of range or not after the one before`;
     }
   }
   return undefined;
