@@ -270,6 +270,32 @@ test("item 4: a writer killed -9 at any step leaves a loadable model at the path
   rmSync(root, { recursive: true });
 });
 
+test("item 4: a real train killed -9 around its save leaves a loadable model at the path, and the next train cleans up", async () => {
+  const root = fresh("kill-train");
+  const dir = path.join(root, "model");
+  const env = { ...process.env, MOVIELENS_CACHE: path.join(root, "cache") };
+  await saveModel(dir, tinyModel("old"));
+  const args = [cli, "train", "--synthetic", "small", "--model-dir", dir, "--k", "5", "--threads", "1"];
+  for (const delay of [0, 15, 40]) {
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    await new Promise<void>((resolve) => {
+      child.stdout!.on("data", (d: Buffer) => /^coverage /m.test((out += d)) && resolve());
+      child.on("exit", () => resolve());
+    });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    await killed(child);
+    const { manifest } = await loadModel(dir);
+    assert.ok(manifest.createdAt === "old" || manifest.params.k === 5, `killed ${delay} ms after the metrics: ${manifest.createdAt}`);
+  }
+  const { stdout } = await promisify(execFile)(process.execPath, args, { env });
+  assert.match(stdout, /model written to /);
+  assert.deepEqual(readdirSync(root).sort(), ["cache", "model", "model.versions"]);
+  assert.deepEqual(readdirSync(`${dir}.versions`), [path.basename(readlinkSync(dir))]);
+  assert.equal((await loadModel(dir)).manifest.params.k, 5);
+  rmSync(root, { recursive: true });
+});
+
 test("item 4: a second writer fails at once, naming the first one's pid; the CLI fails before reading any data", async () => {
   const root = fresh("lock");
   const src = path.join(root, "src"), dir = path.join(root, "model");
