@@ -231,7 +231,7 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
       await removeOldVersions(versions, version);
     } catch (e) {
       await rm(staging, { recursive: true, force: true });
-      throw e;
+      throw (e as NodeJS.ErrnoException).code ? new ModelDirError(`cannot write the model to ${dir}: ${(e as Error).message}`) : e;
     }
   } finally {
     await release();
@@ -284,7 +284,9 @@ const unlinkQuietly = (file: string) => {
 /** Creates the lock with our pid in one step (link), taking over a lock whose process is dead. */
 async function takeLock(lockFile: string, dir: string): Promise<void> {
   const mine = `${lockFile}.${process.pid}`;
-  await writeFile(mine, `${process.pid}\n`);
+  await writeFile(mine, `${process.pid}\n`).catch((e: Error) => {
+    throw new ModelDirError(`cannot lock ${dir}: ${e.message}`);
+  });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
