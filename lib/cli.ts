@@ -34,6 +34,7 @@ function pipelineCommand(name: string): Command {
     .option("--n <n>", "recommendations per user in evaluation", integer("--n", 1), DEFAULTS.n)
     .option("--eval-users <n>", "evaluate this many users, chosen by hash (default: all)", integer("--eval-users", 1))
     .option("--threads <n>", "worker threads (the results do not depend on it)", integer("--threads", 1), defaultThreads())
+    .option("--no-refit", "save the evaluation model (train split only) instead of the model refit on all ratings")
     .addHelpText("after", `\nWith neither --data nor --synthetic, uses the synthetic 'small' preset.\n\n${BLOB_LOCATION_HELP}`);
 }
 
@@ -43,7 +44,7 @@ const paramsOf = (o: Record<string, never>): Partial<Params> => ({
 });
 
 const report = {
-  onStage: (stage: string, ms: number, summary: string) => console.log(`${stage.padEnd(11)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
+  onStage: (stage: string, ms: number, summary: string) => console.log(`${stage.padEnd(16)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
   onProgress: progressReporter(),
 };
 
@@ -58,7 +59,7 @@ pipelineCommand("train")
     await lockModelDir(o.modelDir);
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`training on ${source}`);
-    const model = await train(dir, paramsOf(o), { source, threads: o.threads, ...report });
+    const model = await train(dir, paramsOf(o), { source, threads: o.threads, refit: o.refit, ...report });
     console.log(`\n${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     await saveModel(o.modelDir, model);
     console.log(`model written to ${o.modelDir}`);
@@ -84,7 +85,7 @@ pipelineCommand("tune")
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(11) : c.padStart(i < 4 ? 7 : 13))).join("");
     let first = true;
     const { model, best } = await tune(dir, paramsOf(o), { similarity: o.similarities, shrink: o.shrinks, beta: o.betas, k: o.ks }, {
-      source, threads: o.threads, validFraction: o.validFraction, onProgress: report.onProgress,
+      source, threads: o.threads, refit: o.refit, validFraction: o.validFraction, onProgress: report.onProgress,
       onStage: (stage, ms, summary) => stage !== "tuning" && report.onStage(stage, ms, summary),
       onRow: (r) => {
         if (first) { console.log(`\nvalidation grid\n${line(header)}`); first = false; }
@@ -99,16 +100,16 @@ pipelineCommand("tune")
   });
 
 program.command("recommend")
-  .description("Recommend movies to a user of the model, or to someone who liked the given movies.")
+  .description("Recommend movies to a user of the model (never one they rated), or to someone who liked the given movies.")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
-  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user")).conflicts("movies"))
-  .addOption(new Option("--movies <ids>", "comma-separated movieIds the person liked").argParser(idList))
+  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user")))
+  .addOption(new Option("--movies <ids>", "comma-separated movieIds the person liked (with --user: liked just now, beside their history)").argParser(idList))
   .option("--n <n>", "how many", integer("--n", 1), DEFAULTS.n)
   .action(async (o) => {
     if (o.user === undefined && o.movies === undefined) program.error("recommend: give --user ID or --movies ID,ID,...");
     const model = await loadModel(o.modelDir);
-    const result = o.user !== undefined ? recommendForUser(model, o.user, o.n) : recommendForMovies(model, o.movies, o.n);
-    if (result.fallback) console.log("no train likes for this user: the most popular movies instead");
+    const result = o.user !== undefined ? recommendForUser(model, o.user, o.n, o.movies) : recommendForMovies(model, o.movies, o.n);
+    if (result.fallback) console.log("no likes for this user: the most popular movies instead");
     console.log(recommendationTable(result.recommendations));
   });
 
