@@ -454,6 +454,7 @@ async function readManifest(real: string, file: string): Promise<Manifest> {
   for (const field of ["params", "input", "counts", "timings", "metrics", "arrays"]) {
     if (typeof m[field] !== "object" || m[field] === null) throw bad(`expected an object "${field}", got ${JSON.stringify(m[field]) ?? "none"}`);
   }
+  if (m.fit !== "all" && m.fit !== "train") throw bad(`expected "fit" to be "all" or "train", got ${JSON.stringify(m.fit) ?? "none"}`);
   for (const name of Object.keys(m.arrays)) {
     if (!(name in ARRAYS)) throw bad(`unknown array ${JSON.stringify(name).slice(0, 80)} (expected ${Object.keys(ARRAYS).join(", ")})`);
   }

@@ -19,7 +19,7 @@ const fresh = (name: string) => mkdtempSync(path.join(tmpdir(), `${name}-`));
 /** Four movies, three users: small enough to corrupt by hand, valid in every check. */
 function tinyModel(createdAt = "tiny"): SavedModel {
   return {
-    manifest: { createdAt, params: { ...DEFAULTS }, input: { source: "tiny", files: [] }, counts: { movies: 4 }, timings: {}, metrics: {} },
+    manifest: { createdAt, fit: "all", params: { ...DEFAULTS }, input: { source: "tiny", files: [] }, counts: { movies: 4 }, timings: {}, metrics: {} },
     movies: { movieId: Int32Array.of(10, 20, 30, 40), title: ["Amélie (2001)", "B (1999)", "C (2000)", "D (2010)"], genres: ["Comedy|Romance", "Drama", "", "(no genres listed)"], likes: Int32Array.of(2, 2, 1, 0) },
     neighbours: { indptr: Int32Array.of(0, 2, 3, 4, 4), indices: Int32Array.of(1, 2, 0, 0), sims: Float32Array.of(0.9, 0.5, 0.9, 0.5) },
     users: { userId: Int32Array.of(1, 2, 5), indptr: Int32Array.of(0, 2, 4, 5), indices: Int32Array.of(0, 1, 0, 2, 3), liked: Uint8Array.of(1, 1, 1, 1, 0) },
@@ -173,6 +173,7 @@ test("items 3, 5, 6: corrupted or hostile model files are refused with the file 
     ["missing array entry", { manifest: (m) => delete m.arrays["users.liked"] }, /model\.json: no entry for array "users\.liked"/],
     ["no checksum", { manifest: (m) => delete m.arrays["users.liked"].sha256 }, /model\.json: array "users\.liked" has no SHA-256/],
     ["not a model.json of ours", { manifest: (m) => delete m.format }, /model\.json: no format field/],
+    ["unknown fit", { manifest: (m) => (m.fit = "some") }, /model\.json: expected "fit" to be "all" or "train", got "some"/],
     ["empty model.json", (dir) => writeFileSync(path.join(dir, "model.json"), ""), /model\.json: empty$/],
     ["invalid JSON", (dir) => writeFileSync(path.join(dir, "model.json"), "{\"format\": 2,"), /model\.json: not valid JSON \(/],
     ["JSON array", (dir) => writeFileSync(path.join(dir, "model.json"), "[]"), /model\.json: expected a JSON object/],
