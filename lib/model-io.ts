@@ -217,6 +217,16 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
       await writeDurably(path.join(staging, "model.json"), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
       await syncDir(staging);
       await onStep?.("staged");
+      if (!previous || previous.layout === "empty") {
+        // Nothing to replace: the staged folder becomes the model in one rename, a plain folder that uploads
+        // (an Azure ML job's output) copy as it is; the symlink layout starts with the first replacement.
+        if (previous) await rmdir(target);
+        await rename(staging, target);
+        await syncDir(path.dirname(target));
+        await rmdir(versions).catch(() => undefined);
+        await onStep?.("swapped");
+        return;
+      }
       const version = `${new Date().toISOString().replace(/[-:.]/g, "")}-${process.pid}`;
       await rename(staging, path.join(versions, version));
       await syncDir(versions);
@@ -225,9 +235,8 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
       await rm(link, { force: true });
       await symlink(`${path.basename(versions)}/${version}`, link);
       await onStep?.("linked");
-      // A directory cannot be swapped for a symlink in one rename: an empty one goes, an old-layout model moves aside (once).
-      if (previous?.layout === "empty") await rmdir(target);
-      if (previous?.layout === "directory") await rename(target, path.join(versions, `migrated-${process.pid}`));
+      // A directory cannot be swapped for a symlink in one rename: an old-layout model moves aside (once; restored if killed here).
+      if (previous.layout === "directory") await rename(target, path.join(versions, `migrated-${process.pid}`));
       await rename(link, target);
       await syncDir(path.dirname(target));
       await onStep?.("swapped");
@@ -345,6 +354,11 @@ async function removeStale(target: string): Promise<void> {
   };
   await stale(path.dirname(target), new RegExp(`^${escapeRegExp(path.basename(target))}\\.(?:partial-|link-|previous-|lock\\.|lock\\.stale-)(\\d+)$`));
   await stale(`${target}.versions`, /^partial-(\d+)$/);
+  // A writer killed between the two renames of a takeover (old layout to symlink) left no model at target: put it back.
+  for (const name of await readdir(`${target}.versions`).catch(() => [])) {
+    const m = /^migrated-(\d+)$/.exec(name);
+    if (m && !alive(Number(m[1])) && !(await lstat(target).then(() => true, () => false))) await rename(path.join(`${target}.versions`, name), target);
+  }
 }
 
 /** After a swap, removes the other models in `versions` (a reader of the one just replaced retries on the new one). */

@@ -36,7 +36,7 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-test("save then load gives back every array and the manifest; saving again swaps the symlink and keeps one version", async () => {
+test("save then load gives back every array and the manifest; a fresh path gets a plain folder, replacements swap a symlink and keep one version", async () => {
   const root = fresh("model");
   await writeSynthetic(path.join(root, "data"), "small", 5);
   const trained = await train(path.join(root, "data"), { k: 20 });
@@ -51,11 +51,15 @@ test("save then load gives back every array and the manifest; saving again swaps
   assert.equal(loaded.manifest.params.k, 20);
   assert.equal(loaded.manifest.format, MODEL_FORMAT);
   assert.match(loaded.manifest.arrays["neighbours.sims"].sha256, /^[0-9a-f]{64}$/);
-  const first = readlinkSync(dir);
+  assert.ok(!lstatSync(dir).isSymbolicLink() && lstatSync(dir).isDirectory(), "a fresh path: the staged folder renamed into place");
+  assert.deepEqual(readdirSync(root).sort(), ["data", "model"]);
 
   await saveModel(dir, { ...trained, manifest: { ...trained.manifest, createdAt: "second" } });
   assert.equal((await loadModel(dir)).manifest.createdAt, "second");
-  assert.notEqual(readlinkSync(dir), first);
+  const second = readlinkSync(dir);
+  await saveModel(dir, { ...trained, manifest: { ...trained.manifest, createdAt: "third" } });
+  assert.equal((await loadModel(dir)).manifest.createdAt, "third");
+  assert.notEqual(readlinkSync(dir), second);
   assert.deepEqual(readdirSync(root).sort(), ["data", "model", "model.versions"]);
   assert.deepEqual(readdirSync(`${dir}.versions`).map((v) => `model.versions/${v}`), [readlinkSync(dir)]);
   rmSync(root, { recursive: true });
@@ -107,7 +111,7 @@ test("item 1: an old-layout model directory (plain, format 1) is ours and is rep
   await saveModel(dir, tinyModel("new"));
   assert.ok(lstatSync(dir).isSymbolicLink());
   assert.equal((await loadModel(dir)).manifest.createdAt, "new");
-  assert.deepEqual(readdirSync(root).sort(), ["model", "model.versions", "src", "src.versions"]);
+  assert.deepEqual(readdirSync(root).sort(), ["model", "model.versions", "src"]);
   assert.deepEqual(readdirSync(`${dir}.versions`).map((v) => `model.versions/${v}`), [readlinkSync(dir)]);
   rmSync(root, { recursive: true });
 });
@@ -214,6 +218,9 @@ test("item 5: the server never becomes ready on a corrupted model: it logs the f
 
 test("item 4: findModelDir finds a loadable model under a symlinked model dir and under a plain copy of it (the Azure job output)", async () => {
   const root = fresh("find");
+  await saveModel(path.join(root, "outputs", "model"), tinyModel("first"));
+  assert.ok(!lstatSync(path.join(root, "outputs", "model")).isSymbolicLink(), "a job's fresh output folder gets a plain folder");
+  assert.equal(await findModelDir(path.join(root, "outputs")), path.join(root, "outputs", "model"));
   await saveModel(path.join(root, "outputs", "model"), tinyModel("found"));
   assert.equal(await findModelDir(path.join(root, "outputs")), path.join(root, "outputs", "model"));
   assert.equal((await loadModel(await findModelDir(path.join(root, "outputs")))).manifest.createdAt, "found");
@@ -247,13 +254,8 @@ test("item 4: a writer killed -9 at any step leaves a loadable model at the path
   for (const [layout, step, after] of [["symlink", "staged", "old"], ["symlink", "versioned", "old"], ["symlink", "linked", "old"], ["symlink", "swapped", "child"],
     ["directory", "linked", "old"]] as const) {
     const dir = path.join(root, `${layout}-${step}`);
+    if (layout === "symlink") await saveModel(dir, tinyModel("older")); // the first save gives a plain folder, the second the symlink
     await saveModel(dir, tinyModel("old"));
-    if (layout === "directory") {
-      const version = realpathSync(dir);
-      rmSync(dir);
-      cpSync(version, dir, { recursive: true });
-      rmSync(version, { recursive: true });
-    }
     const child = await writerStoppedAt(src, dir, step);
     await killed(child);
     assert.equal((await loadModel(dir)).manifest.createdAt, after, `${layout} ${step}`);
