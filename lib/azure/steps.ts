@@ -96,14 +96,22 @@ const rg = (az: Azure) => [az.ws.resourceGroup, az.ws.workspace] as const;
  * --timeout or Ctrl-C; either way what Azure is doing goes on, and running the step again resumes waiting.
  */
 async function waiting<T>(az: Azure, what: string, wait: (lro: { updateIntervalInMs: number; abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-  const abortSignal = AbortSignal.any([az.signal, AbortSignal.timeout(az.timeoutMs)]);
+  // A plain timer, not AbortSignal.timeout: that one's timer may be collected unseen while the wait holds only the composite signal.
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), az.timeoutMs);
+  const onInterrupt = () => stop.abort();
+  az.signal.addEventListener("abort", onInterrupt, { once: true });
   try {
-    return await wait({ updateIntervalInMs: az.pollMs, abortSignal });
+    if (az.signal.aborted) stop.abort();
+    return await wait({ updateIntervalInMs: az.pollMs, abortSignal: stop.signal });
   } catch (e) {
-    if (!abortSignal.aborted) throw e;
+    if (!stop.signal.aborted) throw e;
     throw new AzureError(az.signal.aborted
       ? `${what}: interrupted (Ctrl-C) while waiting; it goes on in Azure, run the step again to resume waiting`
       : `${what}: gave up waiting after ${az.timeoutMs / 60_000} min (--timeout); it goes on in Azure, run the step again to wait longer`);
+  } finally {
+    clearTimeout(timer);
+    az.signal.removeEventListener("abort", onInterrupt);
   }
 }
 
