@@ -546,6 +546,8 @@ test("azure delete asks on a terminal: anything but y keeps the endpoint", { ski
   });
   assert.match(await onTerminal("n"), /Delete endpoint to-delete\? \[y\/N\] .*nothing deleted/s);
   assert.ok(fake.resources.has(`${W}/onlineEndpoints/to-delete`.toLowerCase()));
+  assert.match(await onTerminal("\x03"), /Delete endpoint to-delete\? \[y\/N\] .*nothing deleted/s); // Ctrl-C
+  assert.ok(fake.resources.has(`${W}/onlineEndpoints/to-delete`.toLowerCase()));
   assert.match(await onTerminal("y"), /endpoint to-delete: deleted/);
   assert.ok(!fake.resources.has(`${W}/onlineEndpoints/to-delete`.toLowerCase()));
 });

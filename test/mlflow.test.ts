@@ -116,7 +116,7 @@ test("train in a job logs its parameters, metrics, the baseline's and the stage 
   }
   for (const [stage, ms] of Object.entries<number>(manifest.timings)) assert.equal(metrics[`time_${stage}_s`], ms / 1000, stage);
   const params = Object.fromEntries(request.body.params.map((p: { key: string; value: string }) => [p.key, p.value]));
-  assert.deepEqual(params, { ...Object.fromEntries(Object.entries(manifest.params).map(([k, v]) => [k, String(v)])), source: "synthetic:small" });
+  assert.deepEqual(params, { ...Object.fromEntries(Object.entries(manifest.params).map(([k, v]) => [k, String(v)])), source: "synthetic:small", fit: manifest.fit });
 });
 
 test("a failing or unreachable MLflow server costs one warning, never the training", async (t) => {

@@ -63,8 +63,11 @@ async function confirmOnTerminal(t: Teardown, o: StepOptions): Promise<boolean> 
   if (o.yes || o.dryRun) return true;
   if (!process.stdin.isTTY) throw new AzureError(`azure delete would delete ${what}: it asks on a terminal, and there is none; pass --yes to delete without asking`);
   const terminal = createInterface({ input: process.stdin, output: process.stdout });
+  // Ctrl-C (which readline takes from the terminal) and Ctrl-D end the question with a no.
+  const closed = new Promise<string>((resolve) => terminal.once("close", () => resolve("")));
+  terminal.once("SIGINT", () => terminal.close());
   try {
-    return /^y(es)?$/i.test((await terminal.question(`Delete ${what}? [y/N] `)).trim());
+    return /^y(es)?$/i.test((await Promise.race([terminal.question(`Delete ${what}? [y/N] `).catch(() => ""), closed])).trim());
   } finally {
     terminal.close();
   }

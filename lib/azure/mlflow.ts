@@ -1,7 +1,7 @@
 import type { Manifest } from "../model-io";
 
 /** What the run gets from a model's manifest. */
-type Logged = Pick<Manifest, "params" | "input" | "metrics" | "baseline" | "timings">;
+type Logged = Pick<Manifest, "params" | "input" | "metrics" | "baseline" | "timings"> & { fit?: Manifest["fit"] };
 
 /** The run a job logs to, from the environment Azure ML gives a command job. */
 export interface MlflowRun {
@@ -38,7 +38,7 @@ interface LogBatch {
 
 /** The training's parameters and metrics as one MLflow log-batch: metrics, baseline_<metric>, time_<stage>_s. */
 export function logBatchOf(manifest: Logged, runId: string, timestamp = Date.now()): LogBatch {
-  const params = Object.entries({ ...manifest.params, source: manifest.input.source })
+  const params = Object.entries({ ...manifest.params, source: manifest.input.source, fit: manifest.fit })
     .filter(([, v]) => v !== undefined && v !== null)
     .map(([key, value]) => ({ key, value: String(value) }));
   const values: [string, number][] = [
@@ -47,7 +47,7 @@ export function logBatchOf(manifest: Logged, runId: string, timestamp = Date.now
     ...Object.entries(manifest.timings).map(([k, ms]): [string, number] => [`time_${k}_s`, ms / 1000]),
   ];
   const metrics = values.filter(([, v]) => Number.isFinite(v)).map(([key, value]) => ({ key, value, timestamp, step: 0 }));
-  return { run_id: runId, params, metrics, tags: [{ key: "mlflow.source.name", value: "movielens-recsys train" }] };
+  return { run_id: runId, params, metrics, tags: [] };
 }
 
 /** POSTs one batch to the run (the REST API takes up to 100 params and 1000 metrics per call; we send ~40). */
