@@ -172,7 +172,12 @@ async function fakeArm(faults: Record<string, Fault> = {}, jobStatuses = ["Queue
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port: number = (server.address() as AddressInfo).port;
-  return { server, requests, resources, port, close: () => new Promise((resolve) => server.close(resolve)) };
+  // Closing also checks every ARM request the test made against the swagger (getLogs and listKeys included).
+  const close = async () => {
+    await new Promise((resolve) => server.close(resolve));
+    if (validate) assert.deepEqual(arm(requests).flatMap((r) => validate(r)), [], "requests against the 2022-10-01 swagger");
+  };
+  return { server, requests, resources, port, close };
 }
 
 /** The environment that points the CLI (or a notebook) at the fake ARM, trusting its certificate. */
