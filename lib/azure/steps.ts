@@ -185,20 +185,21 @@ async function defaultDatastore(az: Azure): Promise<Datastore> {
  * AZURE_STORAGE_CONNECTION_STRING instead when it is for the datastore's account (Azurite in the tests).
  */
 async function datastoreContainer(az: Azure, ds: Datastore): Promise<ContainerClient> {
+  const options = { retryOptions: { maxTries: 4, tryTimeoutInMs: 60_000 } }; // a stalled upload is retried, not waited on forever
   const connection = az.env.AZURE_STORAGE_CONNECTION_STRING;
   if (connection && BlobServiceClient.fromConnectionString(connection).accountName === ds.account) {
-    return BlobServiceClient.fromConnectionString(connection).getContainerClient(ds.container);
+    return BlobServiceClient.fromConnectionString(connection, options).getContainerClient(ds.container);
   }
   if (ds.credentials === "AccountKey" || ds.credentials === "Sas") {
     const secrets = await az.client.datastores.listSecrets(...rg(az), ds.name, { abortSignal: az.signal });
     if (secrets.secretsType === "AccountKey" && "key" in secrets && secrets.key) {
-      return new BlobServiceClient(ds.accountUrl, new StorageSharedKeyCredential(ds.account, secrets.key)).getContainerClient(ds.container);
+      return new BlobServiceClient(ds.accountUrl, new StorageSharedKeyCredential(ds.account, secrets.key), options).getContainerClient(ds.container);
     }
     if (secrets.secretsType === "Sas" && "sasToken" in secrets && secrets.sasToken) {
-      return new BlobServiceClient(`${ds.accountUrl}?${secrets.sasToken.replace(/^\?/, "")}`).getContainerClient(ds.container);
+      return new BlobServiceClient(`${ds.accountUrl}?${secrets.sasToken.replace(/^\?/, "")}`, undefined, options).getContainerClient(ds.container);
     }
   }
-  return new BlobServiceClient(ds.accountUrl, new DefaultAzureCredential()).getContainerClient(ds.container);
+  return new BlobServiceClient(ds.accountUrl, new DefaultAzureCredential(), options).getContainerClient(ds.container);
 }
 
 /** The environment's ARM id. */
