@@ -170,7 +170,11 @@ async function defaultDatastore(az: Azure): Promise<Datastore> {
       if (p.datastoreType !== "AzureBlob" || !p.accountName || !p.containerName) {
         throw new AzureError(`the default datastore ${ds.name} is ${p.datastoreType}, expected an AzureBlob datastore with an account and a container`);
       }
-      const accountUrl = `${p.protocol ?? "https"}://${p.accountName}.blob.${p.endpoint ?? "core.windows.net"}`;
+      const [protocol, endpoint] = [p.protocol ?? "https", p.endpoint ?? "core.windows.net"];
+      if (!/^https?$/.test(protocol) || !/^[a-z0-9]{3,24}$/.test(p.accountName) || !/^[a-z0-9.-]+$/i.test(endpoint)) {
+        throw new AzureError(`the default datastore ${ds.name} names account "${p.accountName}", endpoint "${endpoint}", protocol "${protocol}": expected a storage account name, a host suffix and http(s)`);
+      }
+      const accountUrl = `${protocol}://${p.accountName}.blob.${endpoint}`;
       return { name: ds.name!, account: p.accountName, container: p.containerName, accountUrl, credentials: p.credentials.credentialsType };
     }
   } catch (e) {
