@@ -17,3 +17,9 @@ export const number = (name: string, above = -Infinity) => (value: string): numb
   }
   return x;
 };
+
+/** A commander parser for an http(s) URL option. */
+export const httpUrl = (name: string) => (value: string): string => {
+  if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) throw new InvalidArgumentError(`${name} must be an http(s) URL, got "${value}"`);
+  return value;
+};
