@@ -172,7 +172,9 @@ program.command("recommend")
 /** The model in --model-dir, saying so when there is none. */
 async function modelAt(dir: string): Promise<Model> {
   if (!existsSync(path.join(dir, "model.json"))) throw new Error(`--model-dir ${dir}: no model there (no model.json); train one with: movielens-recsys train --model-dir ${dir}`);
-  return loadModel(dir);
+  return loadModel(dir).catch((e: Error) => {
+    throw new Error(`--model-dir ${dir}: cannot load the model: ${e.message}`);
+  });
 }
 
 /** A user's train ratings and likes in the model. */
@@ -207,6 +209,7 @@ program.command("export-neighbours")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
   .requiredOption("--out <file>", "the file to write (replaced atomically)")
   .action(async (o) => {
+    if (!existsSync(path.dirname(path.resolve(o.out)))) throw new Error(`--out ${o.out}: no folder ${path.dirname(path.resolve(o.out))}`);
     const { movies, neighbours } = await modelAt(o.modelDir);
     const partial = `${o.out}.partial-${process.pid}`;
     const out = createWriteStream(partial);

@@ -149,6 +149,9 @@ test("every error is one line and a hint, naming the option or file and the valu
   const notData = path.join(root, "not-data");
   mkdirSync(path.join(notData, "ratings.csv"), { recursive: true });
   writeFileSync(path.join(notData, "movies.csv"), "movieId,title,genres\n");
+  const broken = path.join(root, "broken-model");
+  mkdirSync(broken);
+  writeFileSync(path.join(broken, "model.json"), "{");
   const cases: [string[], RegExp][] = [
     [["train", "--k", "0"], /--k must be an integer in 1\.\.1000, got "0"/],
     [["train", "--n", "9007199254740991"], /--n must be an integer in 1\.\.1000, got "9007199254740991"/],
@@ -169,6 +172,8 @@ test("every error is one line and a hint, naming the option or file and the valu
     [["recommend", "--model-dir", modelDir, "--user", "1", "--n", "1001"], /--n must be an integer in 1\.\.1000, got "1001"/],
     [["recommend", "--model-dir", path.join(root, "no-model"), "--user", "1"], /^error: --model-dir .*no-model: no model there \(no model\.json\); train one with: movielens-recsys train --model-dir /],
     [["similar", "--model-dir", modelDir], /^error: give --movie ID or --title TITLE/],
+    [["similar", "--model-dir", broken, "--movie", "1"], /^error: --model-dir .*broken-model: cannot load the model: /],
+    [["export-neighbours", "--model-dir", modelDir, "--out", path.join(root, "missing", "x.tsv")], /^error: --out .*missing\/x\.tsv: no folder .*missing$/m],
     [["similar", "--model-dir", modelDir, "--title", "Zzzz Qqqq"], /^error: no movie titled "Zzzz Qqqq" in the model$/m],
     [["download", "ml-1m"], /argument 'dataset'.*ml-latest-small, ml-100k, ml-25m, ml-32m/],
     [["download", "ml-100k", "--base-url", "ftp://x"], /--base-url must be an http\(s\) URL, got "ftp:\/\/x"/],
