@@ -6,11 +6,12 @@ import { finished } from "node:stream/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
 import { BLOB_LOCATION_HELP } from "./blob";
+import { compare, type ComparisonRow } from "./compare";
 import { downloadCommand } from "./download";
 import { integer, list, within } from "./args";
 import { genresOf } from "./features";
 import { DEFAULT_MODEL_DIR, loadModel, type Model, saveModel } from "./model-io";
-import { DEFAULTS, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
+import { DEFAULTS, describeSetting, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
 import { resolveSource } from "./source";
@@ -115,9 +116,34 @@ pipelineCommand("tune")
     await saveModel(o.modelDir, model);
     if (o.json) return printJson({ ...resultJson(source, o.modelDir, model), grid: rows, chosen: best });
     if (!live) console.log(`\nvalidation grid\n${[line(header), ...rows.map(rowLine)].join("\n")}`);
-    console.log(`\nchosen: ${best.similarity}${best.similarity === "cosine" ? ` shrink=${best.shrink}` : ` beta=${best.beta}`} k=${best.k}, scored once on test:\n`);
+    console.log(`\nchosen: ${describeSetting(model.manifest.params)}, scored once on test:\n`);
     console.log(`${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     console.log(`model written to ${o.modelDir}`);
+  });
+
+pipelineCommand("compare")
+  .description("The spec's cosine, the recommended setting (what tune chooses on real data) and popularity, on the same test users, in one table; saves the recommended model. What `npm start` runs.")
+  .addHelpText("after", "\nExample: movielens-recsys compare --data data/ml-latest-small --model-dir models/small")
+  .action(async (o) => {
+    const params = resolveParams(paramsOf(o));
+    const log = logOf(o);
+    const { dir, source } = await resolveSource(o, log);
+    log(`comparing on ${source}`);
+    const { rows, model } = await compare(dir, params, { source, threads: o.threads, ...reportTo(log) });
+    await saveModel(o.modelDir, model);
+    if (o.json) return printJson({ source, modelDir: o.modelDir, rows });
+    const label = (r: ComparisonRow) => (r.params ? `${r.params.similarity} (${r.name})` : r.name);
+    const names = ["precision", "recall", "ndcg", "hitrate"] as const;
+    const popularity = rows[2].metrics.precision;
+    const header = [`test, ${rows[0].metrics.users.toLocaleString("en-US")} users`, ...names.map((m) => (m === "hitrate" ? m : `${m}@${o.n}`)), "vs popularity"];
+    const cells = (r: ComparisonRow) => [label(r), ...names.map((m) => r.metrics[m].toFixed(4)), `${(r.metrics.precision / popularity).toFixed(2)}x`];
+    const width = Math.max(...rows.map((r) => label(r).length), header[0].length);
+    console.log(`\n${[header, ...rows.map(cells)].map(([first, ...rest]) => first.padEnd(width) + rest.map((c, i) => c.padStart(header[i + 1].length + 2)).join("")).join("\n")}\n`);
+    const [original, recommended] = rows.map((r) => r.params && describeSetting(r.params));
+    console.log(`original: the spec's ${original}; recommended: ${recommended}, what \`tune\` chooses on real MovieLens data.`);
+    console.log(`model written to ${o.modelDir} (the recommended setting)\n`);
+    console.log(`next: movielens-recsys recommend --model-dir ${o.modelDir} --user 1`);
+    console.log("      movielens-recsys download ml-latest-small --dest data && movielens-recsys compare --data data/ml-latest-small");
   });
 
 /** `--movies` values: movieIds ("1,2,3") or titles, each resolved in the model. */

@@ -73,3 +73,13 @@ export function resolveParams(options: Partial<Params> = {}): Params {
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/**
+ * The setting the project recommends: what `tune` chooses on ml-latest-small and ml-100k (README,
+ * "Beating popularity"). `compare` (npm start) sets it beside the spec's cosine and saves it.
+ */
+export const RECOMMENDED: Pick<Params, "similarity" | "shrink" | "beta" | "k"> = { similarity: "rp3beta", shrink: 0, beta: 0.2, k: 200 };
+
+/** "rp3beta beta=0.2 k=200": a similarity setting in one phrase. */
+export const describeSetting = ({ similarity, shrink, beta, k }: Pick<Params, "similarity" | "shrink" | "beta" | "k">) =>
+  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}`} k=${k}`;
