@@ -13,7 +13,7 @@ import { genresOf } from "./features";
 import { DEFAULT_MODEL_DIR, loadModel, type Model, saveModel } from "./model-io";
 import { DEFAULTS, describeSetting, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
-import { type Recommendation, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
+import { historyOf, type Recommendation, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
 import { resolveSource } from "./source";
 import { serveCommand } from "./serve";
 import { PRESETS } from "./synthetic";
@@ -44,6 +44,7 @@ function pipelineCommand(name: string): Command {
     .option("--n <n>", `recommendations per user in evaluation (1..${LIMITS.n.max})`, within("--n", LIMITS.n), DEFAULTS.n)
     .option("--eval-users <n>", "evaluate this many users, chosen by hash (default: all)", within("--eval-users", LIMITS.evalUsers))
     .option("--threads <n>", "worker threads (the results do not depend on it)", integer("--threads", 1, MAX_THREADS), defaultThreads())
+    .option("--no-refit", "save the evaluation model (train split only) instead of the model refit on all ratings")
     .option("--json", JSON_OPTION)
     .addHelpText("after", `\nWith neither --data nor --synthetic, uses the synthetic 'small' preset.\n\n${BLOB_LOCATION_HELP}`);
 }
@@ -57,7 +58,7 @@ const paramsOf = (o: Record<string, never>): Partial<Params> => ({
 
 /** Stage lines through `log`, progress on stderr. */
 const reportTo = (log: (line: string) => void) => ({
-  onStage: (stage: string, ms: number, summary: string) => log(`${stage.padEnd(11)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
+  onStage: (stage: string, ms: number, summary: string) => log(`${stage.padEnd(16)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
   onProgress: progressReporter(),
 });
 
@@ -79,7 +80,7 @@ pipelineCommand("train")
     const log = logOf(o);
     const { dir, source } = await resolveSource(o, log);
     log(`training on ${source}`);
-    const model = await train(dir, params, { source, threads: o.threads, ...reportTo(log) });
+    const model = await train(dir, params, { source, threads: o.threads, refit: o.refit, ...reportTo(log) });
     if (!o.json) console.log(`\n${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     await saveModel(o.modelDir, model);
     if (o.json) printJson(resultJson(source, o.modelDir, model));
@@ -109,7 +110,7 @@ pipelineCommand("tune")
     const live = !o.json && process.stdout.isTTY; // else the table comes whole at the end, not between progress lines
     const report = reportTo(log);
     const { model, rows, best } = await tune(dir, params, { similarity: o.similarities, shrink: o.shrinks, beta: o.betas, k: o.ks }, {
-      source, threads: o.threads, validFraction: o.validFraction, onProgress: report.onProgress,
+      source, threads: o.threads, refit: o.refit, validFraction: o.validFraction, onProgress: report.onProgress,
       onStage: (stage, ms, summary) => stage !== "tuning" && report.onStage(stage, ms, summary),
       onRow: (r) => live && console.log(`${r.similarity === "popularity" ? `\nvalidation grid\n${line(header)}\n` : ""}${rowLine(r)}`),
     });
@@ -129,7 +130,7 @@ pipelineCommand("compare")
     const log = logOf(o);
     const { dir, source } = await resolveSource(o, log);
     log(`comparing on ${source}`);
-    const { rows, model } = await compare(dir, params, { source, threads: o.threads, ...reportTo(log) });
+    const { rows, model } = await compare(dir, params, { source, threads: o.threads, refit: o.refit, ...reportTo(log) });
     await saveModel(o.modelDir, model);
     if (o.json) return printJson({ source, modelDir: o.modelDir, rows });
     const label = (r: ComparisonRow) => (r.params ? `${r.params.similarity} (${r.name})` : r.name);
@@ -167,31 +168,33 @@ function movieEncs(model: Model, values: string[]): number[] {
 const MAX_ID = 2 ** 31 - 1;
 
 program.command("recommend")
-  .description("Recommend movies to a user of the model, or to someone who liked the given movies.")
+  .description("Recommend movies to a user of the model (never one they rated), or to someone who liked the given movies.")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
-  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user", 0, MAX_ID)).conflicts("movies"))
-  .addOption(new Option("--movies <movie...>", "movies the person liked: movieIds (1,2,3) or titles (\"Toy Story\" \"Matrix\")"))
+  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user", 0, MAX_ID)))
+  .addOption(new Option("--movies <movie...>", "movies the person liked: movieIds (1,2,3) or titles (\"Toy Story\" \"Matrix\"); with --user: liked just now, beside their history"))
   .option("--n <n>", `how many (1..${LIMITS.n.max})`, within("--n", LIMITS.n), DEFAULTS.n)
   .option("--json", JSON_OPTION)
-  .addHelpText("after", '\nExamples: movielens-recsys recommend --user 1\n          movielens-recsys recommend --movies "Toy Story" "Matrix, The" --n 5')
+  .addHelpText("after", '\nExamples: movielens-recsys recommend --user 1\n          movielens-recsys recommend --movies "Toy Story" "Matrix, The" --n 5\n          movielens-recsys recommend --user 1 --movies 296')
   .action(async (o, command: Command) => {
     if (o.user === undefined && o.movies === undefined) command.error("error: give --user ID or --movies MOVIE... (movieIds or titles)");
     const model = await modelAt(o.modelDir);
+    const movies = o.movies === undefined ? [] : movieEncs(model, o.movies).map((m) => ({ movieId: model.movies.movieId[m], title: model.movies.title[m] }));
+    const ids = movies.map((m) => m.movieId), titles = movies.map((m) => m.title).join("; ");
     let query: Record<string, unknown>, heading: string, result: ReturnType<typeof recommendForUser>;
     if (o.user !== undefined) {
-      result = recommendForUser(model, o.user, o.n);
+      result = recommendForUser(model, o.user, o.n, ids);
       const { rated, liked } = historyOf(model, o.user);
-      query = { user: o.user, liked, rated };
-      heading = `Recommendations for user ${o.user} (liked ${liked} of ${rated} rated movies in train):`;
+      query = { user: o.user, liked: liked.length, rated: rated.length, ...(movies.length ? { movies } : {}) };
+      const stored = model.manifest.fit === "train" ? " in train" : "";
+      heading = `Recommendations for user ${o.user} (liked ${liked.length} of ${rated.length} rated movies${stored}${movies.length ? `, and just now ${titles}` : ""}):`;
     } else {
-      const encs = movieEncs(model, o.movies);
-      result = recommendForMovies(model, encs.map((m) => model.movies.movieId[m]), o.n);
-      query = { movies: encs.map((m) => ({ movieId: model.movies.movieId[m], title: model.movies.title[m] })) };
-      heading = `Recommendations for someone who liked ${encs.map((m) => model.movies.title[m]).join("; ")}:`;
+      result = recommendForMovies(model, ids, o.n);
+      query = { movies };
+      heading = `Recommendations for someone who liked ${titles}:`;
     }
     if (o.json) return printJson({ query, ...result });
     console.log(heading);
-    if (result.fallback) console.log("(no train likes to go on: the most popular movies instead)");
+    if (result.fallback) console.log("(no likes to go on: the most popular movies instead)");
     console.log(recommendationTable(result.recommendations, result.fallback ? "likes" : "score"));
   });
 
@@ -201,13 +204,6 @@ async function modelAt(dir: string): Promise<Model> {
   return loadModel(dir).catch((e: Error) => {
     throw new Error(`--model-dir ${dir}: cannot load the model: ${e.message}`);
   });
-}
-
-/** A user's train ratings and likes in the model. */
-function historyOf(model: Model, userId: number): { rated: number; liked: number } {
-  const { userId: ids, indptr, liked } = model.users;
-  const u = indexOf(ids, userId);
-  return { rated: indptr[u + 1] - indptr[u], liked: liked.subarray(indptr[u], indptr[u + 1]).reduce((a, b) => a + b, 0) };
 }
 
 program.command("similar")

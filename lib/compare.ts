@@ -1,6 +1,6 @@
 import type { Metrics } from "./evaluate";
 import { DEFAULTS, type Params, RECOMMENDED, resolveParams } from "./params";
-import { assemble, evaluateTest, fitNeighbours, prepare, runOf, type TrainedModel, type TrainOptions } from "./train";
+import { assemble, evaluateTest, fitNeighbours, prepare, refit, runOf, type TrainedModel, trainFit, type TrainOptions } from "./train";
 
 /** A compared setting and its test metrics; popularity's row has no params. */
 export interface ComparisonRow {
@@ -11,7 +11,8 @@ export interface ComparisonRow {
 
 /**
  * The spec's cosine (the original's setting), the recommended setting (RECOMMENDED) and the popularity
- * baseline, on one split and the same test users; the model to save is the recommended one.
+ * baseline, on one split and the same test users; the model to save is the recommended one, refit on
+ * all ratings (spec step 13) unless `refit` is false.
  */
 export async function compare(dir: string, options: Partial<Params> = {}, trainOptions: TrainOptions = {}): Promise<{ rows: ComparisonRow[]; model: TrainedModel }> {
   const original = resolveParams({ ...options, similarity: DEFAULTS.similarity, shrink: DEFAULTS.shrink, k: DEFAULTS.k });
@@ -21,7 +22,8 @@ export async function compare(dir: string, options: Partial<Params> = {}, trainO
   const cosine = await evaluateTest(data, await fitNeighbours(data.X_movies, original, run), original, run);
   const neighbours = await fitNeighbours(data.X_movies, recommended, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, recommended, run);
-  const model = assemble(data, neighbours, recommended, { metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, recommended, run);
+  const model = assemble(data, served, recommended, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
   return {
     rows: [
       { name: "original", params: original, metrics: cosine.metrics },

@@ -14,10 +14,13 @@ export const DEFAULT_MODEL_DIR = "models/latest";
 export interface Manifest {
   format: number;
   createdAt: string;
+  /** Which model is saved: refit on all ratings (served), or the evaluation model on train (`--no-refit`). */
+  fit: "all" | "train";
   params: Params;
   input: { source: string; files: FileInfo[] };
   counts: Record<string, number>;
   timings: Record<string, number>;
+  /** The evaluation on test (spec step 12), whichever fit is saved. */
   metrics: Record<string, number>;
   baseline?: Record<string, number>;
   /** The grid `tune` scored on the validation split, when the model came from it. */
@@ -27,13 +30,13 @@ export interface Manifest {
 
 type ArrayType = "int32" | "float32" | "uint8";
 
-/** A trained model: the movie table, the neighbours and each user's train ratings, all by *_enc. */
+/** A trained model: the movie table, the neighbours and each user's ratings (all, or train's with fit "train"), all by *_enc. */
 export interface Model {
   manifest: Manifest;
   movies: { movieId: Int32Array; title: string[]; genres: string[]; likes: Int32Array };
   neighbours: Neighbours;
   users: { userId: Int32Array; indptr: Int32Array; indices: Int32Array; liked: Uint8Array };
-  /** Derived on load: movies by train likes, for the popular fallback. */
+  /** Derived on load: movies by likes, for the popular fallback. */
   popular: Int32Array;
 }
 

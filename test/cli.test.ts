@@ -43,7 +43,7 @@ test("train on the small synthetic set, then recommend, similar and export-neigh
   assert.equal(rec.code, 0, rec.stderr);
   const lines = rec.stdout.trimEnd().split("\n");
   assert.equal(lines.length, 5);
-  assert.match(lines[0], /^Recommendations for user 1 \(liked \d+ of \d+ rated movies in train\):$/);
+  assert.match(lines[0], /^Recommendations for user 1 \(liked \d+ of \d+ rated movies\):$/);
   assert.match(lines[1], /^ {3}# {2}movieId {6}score {2}title {2}\[genres\]$/);
   assert.match(lines[2], /^ {2}1\. +\d+ +\d+\.\d{4} {2}.+ \(\d{4}\) {2}\[.*\]$/);
 
@@ -129,6 +129,8 @@ test("--json output parses; movies are named by title, an ambiguous one lists it
   const user = JSON.parse((await run("recommend", "--model-dir", tiny, "--user", "2", "--json")).stdout);
   assert.equal(user.query.user, 2);
   assert.ok(user.query.liked <= user.query.rated && user.query.rated > 0);
+  const now = await run("recommend", "--model-dir", tiny, "--user", "5", "--movies", "Alien", "--n", "2");
+  assert.match(now.stdout, /^Recommendations for user 5 \(liked \d+ of \d+ rated movies, and just now Alien \(1979\)\):\n/);
 
   const similar = await run("similar", "--model-dir", tiny, "--title", "miserables", "--json");
   assert.equal(similar.code, 0, similar.stderr);
@@ -203,6 +205,23 @@ test("options are checked before any work: nothing is generated, read or written
   assert.match(tuned.stderr, /each beta must be a number in \[0, 1\], got "7"/);
   assert.deepEqual(readdirSync(cache), []);
   assert.ok(!existsSync(out));
+});
+
+test("compare: the spec's cosine, the recommended setting and popularity on the same users; the recommended model is saved", async () => {
+  const compared = path.join(root, "compared");
+  const r = await run("compare", "--model-dir", compared);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^test, 1,000 users +precision@10 +recall@10 +ndcg@10 +hitrate +vs popularity\ncosine \(original\) +(0\.\d{4} +){4}\d\.\d\dx\nrp3beta \(recommended\) +(0\.\d{4} +){4}\d\.\d\dx\npopularity +(0\.\d{4} +){4}1\.00x$/m);
+  const json = JSON.parse((await run("compare", "--model-dir", compared, "--json")).stdout);
+  assert.deepEqual(json.rows.map((row: { name: string }) => row.name), ["original", "recommended", "popularity"]);
+  const [original, recommended, popularity] = json.rows;
+  const manifest = JSON.parse(readFileSync(path.join(compared, "model.json"), "utf8"));
+  assert.deepEqual([manifest.params.similarity, manifest.params.beta, manifest.params.k, manifest.fit], ["rp3beta", 0.2, 200, "all"]);
+  assert.deepEqual(manifest.metrics, recommended.metrics);
+  assert.deepEqual(manifest.baseline, popularity.metrics);
+  const spec = await run("train", "--model-dir", path.join(root, "spec"), "--json");
+  assert.deepEqual(JSON.parse(spec.stdout).metrics, original.metrics);
+  assert.deepEqual(JSON.parse(spec.stdout).baseline, popularity.metrics);
 });
 
 test("--help explains every command", async () => {
