@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-import { createWriteStream, existsSync } from "node:fs";
-import { rename } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { finished } from "node:stream/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
 import { BLOB_LOCATION_HELP } from "./blob";
@@ -10,7 +8,7 @@ import { compare, type ComparisonRow } from "./compare";
 import { downloadCommand } from "./download";
 import { integer, list, within } from "./args";
 import { genresOf } from "./features";
-import { DEFAULT_MODEL_DIR, loadModel, type Model, saveModel } from "./model-io";
+import { DEFAULT_MODEL_DIR, loadModel, lockModelDir, type Model, saveModel, writeNeighbours } from "./model-io";
 import { DEFAULTS, describeSetting, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { historyOf, type Recommendation, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
@@ -77,6 +75,7 @@ pipelineCommand("train")
   .addHelpText("after", "\nExample: movielens-recsys download ml-latest-small --dest data\n         movielens-recsys train --data data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
     const params = resolveParams(paramsOf(o));
+    await lockModelDir(o.modelDir);
     const log = logOf(o);
     const { dir, source } = await resolveSource(o, log);
     log(`training on ${source}`);
@@ -100,6 +99,7 @@ pipelineCommand("tune")
   .addHelpText("after", "\nExample: movielens-recsys tune --data data/ml-latest-small --model-dir models/tuned")
   .action(async (o) => {
     const params = resolveParams(paramsOf(o));
+    await lockModelDir(o.modelDir);
     const log = logOf(o);
     const { dir, source } = await resolveSource(o, log);
     log(`tuning on ${source}`);
@@ -127,6 +127,7 @@ pipelineCommand("compare")
   .addHelpText("after", "\nExample: movielens-recsys compare --data data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
     const params = resolveParams(paramsOf(o));
+    await lockModelDir(o.modelDir);
     const log = logOf(o);
     const { dir, source } = await resolveSource(o, log);
     log(`comparing on ${source}`);
@@ -232,22 +233,7 @@ program.command("export-neighbours")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
   .requiredOption("--out <file>", "the file to write (replaced atomically)")
   .action(async (o) => {
-    if (!existsSync(path.dirname(path.resolve(o.out)))) throw new Error(`--out ${o.out}: no folder ${path.dirname(path.resolve(o.out))}`);
-    const { movies, neighbours } = await modelAt(o.modelDir);
-    const partial = `${o.out}.partial-${process.pid}`;
-    const out = createWriteStream(partial);
-    let lines = 0;
-    for (let m = 0; m < movies.movieId.length; m++) {
-      const start = neighbours.indptr[m], end = neighbours.indptr[m + 1];
-      if (start === end) continue;
-      const parts = [];
-      for (let p = start; p < end; p++) parts.push(`${movies.movieId[neighbours.indices[p]]}:${neighbours.sims[p].toFixed(6)}`);
-      if (!out.write(`${movies.movieId[m]}\t${parts.join(",")}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
-      lines++;
-    }
-    out.end();
-    await finished(out);
-    await rename(partial, o.out);
+    const lines = await writeNeighbours(await modelAt(o.modelDir), o.out);
     console.log(`${lines} movies with neighbours written to ${o.out}`);
   });
 

@@ -175,7 +175,7 @@ test("every error is one line and a hint, naming the option or file and the valu
     [["recommend", "--model-dir", path.join(root, "no-model"), "--user", "1"], /^error: --model-dir .*no-model: no model there \(no model\.json\); train one with: movielens-recsys train --model-dir /],
     [["similar", "--model-dir", modelDir], /^error: give --movie ID or --title TITLE/],
     [["similar", "--model-dir", broken, "--movie", "1"], /^error: --model-dir .*broken-model: cannot load the model: /],
-    [["export-neighbours", "--model-dir", modelDir, "--out", path.join(root, "missing", "x.tsv")], /^error: --out .*missing\/x\.tsv: no folder .*missing$/m],
+    [["export-neighbours", "--model-dir", modelDir, "--out", path.join(root, "missing", "x.tsv")], /^error: .*missing\/x\.tsv: the directory .*missing does not exist$/m],
     [["similar", "--model-dir", modelDir, "--title", "Zzzz Qqqq"], /^error: no movie titled "Zzzz Qqqq" in the model$/m],
     [["download", "ml-1m"], /argument 'dataset'.*ml-latest-small, ml-100k, ml-25m, ml-32m/],
     [["download", "ml-100k", "--base-url", "ftp://x"], /--base-url must be an http\(s\) URL, got "ftp:\/\/x"/],
