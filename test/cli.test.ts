@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -78,9 +78,16 @@ test("train --similarity rp3beta and tune record their choice in model.json", as
   assert.deepEqual([manifest.params.similarity, manifest.params.beta, manifest.params.k], ["rp3beta", 0.4, 30]);
 
   const tuned = path.join(root, "tuned");
-  const t = await run("tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta", "--shrinks", "0,20", "--betas", "0.3", "--ks", "10,40");
-  assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stdout, /^validation grid\nsimilarity +shrink +beta +k +precision@10/m);
+  // stdout and stderr into one file, as `tune ... > log 2>&1` does: the grid stays whole between the progress lines
+  const log = path.join(root, "tune.log");
+  const fd = openSync(log, "w");
+  const code = await new Promise((resolve) => spawn(process.execPath, [cli, "tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta", "--shrinks", "0,20", "--betas", "0.3", "--ks", "10,40"],
+    { stdio: ["ignore", fd, fd], env: { ...process.env, MOVIELENS_CACHE: root } }).on("exit", resolve));
+  closeSync(fd);
+  const t = { stdout: readFileSync(log, "utf8") };
+  assert.equal(code, 0, t.stdout);
+  assert.match(t.stdout, /^tuning +\d+%/m);
+  assert.match(t.stdout, /^validation grid\nsimilarity +shrink +beta +k +precision@10 .*\n((popularity|cosine|rp3beta) .*\n){7}\nchosen: /m);
   assert.equal(t.stdout.match(/^(cosine|rp3beta|popularity) /gm)!.length, 7);
   const chosen = /^chosen: (cosine|rp3beta) (shrink|beta)=([\d.]+) k=(\d+)/m.exec(t.stdout)!;
   const tunedManifest = JSON.parse(readFileSync(path.join(tuned, "model.json"), "utf8"));
