@@ -9,6 +9,7 @@ import { Argument, Command } from "commander";
 import { stringify } from "csv-stringify/sync";
 import yauzl from "yauzl";
 import { NO_GENRES } from "./features";
+import { alive } from "./model-io";
 import { httpUrl } from "./args";
 import { progressReporter } from "./progress";
 
@@ -59,6 +60,7 @@ export async function downloadMovieLens(name: Dataset, options: DownloadOptions 
   const url = `${base}${name}.zip`;
   const expected = await publishedMd5(`${url}.md5`);
   await mkdir(dest, { recursive: true });
+  await removeStale(dest, name);
   const zip = path.resolve(dest, `.${name}.zip.partial-${process.pid}`);
   const staging = path.resolve(dest, `.${name}.partial-${process.pid}`);
   try {
@@ -71,6 +73,15 @@ export async function downloadMovieLens(name: Dataset, options: DownloadOptions 
   } finally {
     await rm(zip, { force: true });
     await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Removes the zip and staging folder that killed runs left in `dest` (`.<name>.zip.partial-<pid>`, `.<name>.partial-<pid>`). */
+async function removeStale(dest: string, name: Dataset): Promise<void> {
+  const pattern = new RegExp(`^\\.${name}(?:\\.zip)?\\.partial-(\\d+)$`); // set names hold only [a-z0-9-]
+  for (const entry of await readdir(dest)) {
+    const m = pattern.exec(entry);
+    if (m && !alive(Number(m[1]))) await rm(path.join(dest, entry), { recursive: true, force: true });
   }
 }
 

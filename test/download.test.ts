@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
@@ -210,6 +210,19 @@ test("--dest never replaces a user's files: a folder with other files gets the s
   await writeFile(path.join(file, "ml-latest-small"), "a file\n");
   await assert.rejects(downloadMovieLens("ml-latest-small", { dest: file, baseUrl: base }), /ml-latest-small exists and is not a folder I can read \(ENOTDIR\): left untouched/);
   assert.equal(await readFile(path.join(file, "ml-latest-small"), "utf8"), "a file\n");
+});
+
+test("staging left by a killed run is removed; other files in --dest are not", async () => {
+  serve("ml-latest-small", zip);
+  const dest = path.join(tmp, "stale");
+  const dead = await new Promise<number>((resolve) => { const child = spawn(process.execPath, ["-e", ""]); child.on("exit", () => resolve(child.pid!)); });
+  await mkdir(path.join(dest, `.ml-latest-small.partial-${dead}`), { recursive: true });
+  await writeFile(path.join(dest, `.ml-latest-small.partial-${dead}`, "ratings.csv"), "half\n");
+  await writeFile(path.join(dest, `.ml-latest-small.zip.partial-${dead}`), "half a zip");
+  await writeFile(path.join(dest, ".ml-latest-small.partial-mine"), "mine\n");
+  await writeFile(path.join(dest, `.ml-25m.partial-${dead}`), "another set's, left for its own run\n");
+  await downloadMovieLens("ml-latest-small", { dest, baseUrl: base });
+  assert.deepEqual((await readdir(dest)).sort(), [`.ml-25m.partial-${dead}`, ".ml-latest-small.partial-mine", "ml-latest-small"]);
 });
 
 const GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
