@@ -12,7 +12,7 @@ import { DEFAULT_MODEL_DIR, loadModel, lockModelDir, type Model, saveModel, writ
 import { DEFAULTS, describeSetting, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { historyOf, type Recommendation, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
-import { resolveSource } from "./source";
+import { checkSource, resolveSource } from "./source";
 import { serveCommand } from "./serve";
 import { PRESETS } from "./synthetic";
 import { indexOf } from "./split";
@@ -28,6 +28,8 @@ const program = new Command("movielens-recsys")
 const logOf = (o: { json?: boolean }) => (line: string) => (o.json ? console.error(line) : console.log(line));
 const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 const JSON_OPTION = "print the results as JSON on stdout (progress goes to stderr)";
+
+const MAX_THREADS = 256;
 
 /** The options of every command that runs the pipeline: data, model, spec parameters, threads. */
 function pipelineCommand(name: string): Command {
@@ -47,8 +49,6 @@ function pipelineCommand(name: string): Command {
     .addHelpText("after", `\nWith neither --data nor --synthetic, uses the synthetic 'small' preset.\n\n${BLOB_LOCATION_HELP}`);
 }
 
-const MAX_THREADS = 256;
-
 const paramsOf = (o: Record<string, never>): Partial<Params> => ({
   seed: o.seed, likeThreshold: o.likeThreshold, testFraction: o.testFraction, k: o.k, n: o.n,
   similarity: o.similarity, shrink: o.shrink, beta: o.beta, sampleUsers: o.sampleUsers, evalUsers: o.evalUsers,
@@ -60,24 +60,30 @@ const reportTo = (log: (line: string) => void) => ({
   onProgress: progressReporter(),
 });
 
+/** Checks the options, --data and --model-dir (locking it) before any work, then gets the data. */
+async function begin(o: Record<string, never>) {
+  const params = resolveParams(paramsOf(o));
+  await checkSource(o);
+  await lockModelDir(o.modelDir);
+  const log = logOf(o);
+  return { params, log, ...(await resolveSource(o, log)) };
+}
+
 /** What train and tune print with --json. */
 const resultJson = (source: string, modelDir: string, model: TrainedModel) => {
-  const { params, metrics, baseline, counts, timings } = model.manifest;
-  return { source, modelDir, params, metrics, baseline, counts, timings };
+  const { fit, params, metrics, baseline, counts, timings } = model.manifest;
+  return { source, modelDir, fit, params, metrics, baseline, counts, timings };
 };
 
 pipelineCommand("train")
-  .description("Run every pipeline step (ingest, genres, merge, sample, split, encode, CSR, neighbours, evaluate) and save the model.")
+  .description("Run every pipeline step (ingest, genres, merge, sample, split, encode, CSR, neighbours, evaluate on test, refit on all ratings) and save the model.")
   .option("--k <n>", `neighbours kept per movie (1..${LIMITS.k.max})`, within("--k", LIMITS.k), DEFAULTS.k)
   .addOption(new Option("--similarity <name>", "neighbour weights: the spec's cosine, or rp3beta").choices(SIMILARITIES).default(DEFAULTS.similarity))
   .option("--shrink <x>", "cosine shrinkage: c / (sqrt(n_m * n_j) + shrink)", within("--shrink", LIMITS.shrink), DEFAULTS.shrink)
   .option("--beta <x>", "rp3beta's popularity penalty (0..1)", within("--beta", LIMITS.beta), DEFAULTS.beta)
   .addHelpText("after", "\nExample: movielens-recsys download ml-latest-small --dest data\n         movielens-recsys train --data data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
-    const params = resolveParams(paramsOf(o));
-    await lockModelDir(o.modelDir);
-    const log = logOf(o);
-    const { dir, source } = await resolveSource(o, log);
+    const { params, log, dir, source } = await begin(o);
     log(`training on ${source}`);
     const model = await train(dir, params, { source, threads: o.threads, refit: o.refit, ...reportTo(log) });
     if (!o.json) console.log(`\n${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
@@ -98,10 +104,7 @@ pipelineCommand("tune")
   .option("--valid-fraction <x>", "share of train ratings held out to score the grid, between 0 and 1", within("--valid-fraction", LIMITS.testFraction), DEFAULT_VALID_FRACTION)
   .addHelpText("after", "\nExample: movielens-recsys tune --data data/ml-latest-small --model-dir models/tuned")
   .action(async (o) => {
-    const params = resolveParams(paramsOf(o));
-    await lockModelDir(o.modelDir);
-    const log = logOf(o);
-    const { dir, source } = await resolveSource(o, log);
+    const { params, log, dir, source } = await begin(o);
     log(`tuning on ${source}`);
     const header = ["similarity", "shrink", "beta", "k", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate"];
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(11) : c.padStart(i < 4 ? 7 : 13))).join("");
@@ -126,10 +129,7 @@ pipelineCommand("compare")
   .description("The spec's cosine, the recommended setting (what tune chooses on real data) and popularity, on the same test users, in one table; saves the recommended model. What `npm start` runs.")
   .addHelpText("after", "\nExample: movielens-recsys compare --data data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
-    const params = resolveParams(paramsOf(o));
-    await lockModelDir(o.modelDir);
-    const log = logOf(o);
-    const { dir, source } = await resolveSource(o, log);
+    const { params, log, dir, source } = await begin(o);
     log(`comparing on ${source}`);
     const { rows, model } = await compare(dir, params, { source, threads: o.threads, refit: o.refit, ...reportTo(log) });
     await saveModel(o.modelDir, model);

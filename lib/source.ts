@@ -21,6 +21,13 @@ export async function resolveSource(o: { data?: string; synthetic?: string }, lo
   return { dir: await syntheticDir(preset, 42, log), source: `synthetic:${preset}` };
 }
 
+/** Checks `--data` before any work: a local folder holds the MovieLens files, a Blob location parses. */
+export async function checkSource(o: { data?: string }): Promise<void> {
+  if (o.data === undefined) return;
+  if (isBlobLocation(o.data)) parseBlobLocation(o.data);
+  else await checkDataDir(o.data);
+}
+
 /** The absolute path of `data` once it is a folder holding ratings.csv and movies.csv; else a SourceError saying what is wrong. */
 async function checkDataDir(data: string): Promise<string> {
   const dir = path.resolve(data);

@@ -116,7 +116,7 @@ test("--json output parses; movies are named by title, an ambiguous one lists it
   const trained = await run("train", "--data", data, "--model-dir", tiny, "--k", "5", "--json");
   assert.equal(trained.code, 0, trained.stderr);
   const result = JSON.parse(trained.stdout);
-  assert.deepEqual(Object.keys(result), ["source", "modelDir", "params", "metrics", "baseline", "counts", "timings"]);
+  assert.deepEqual(Object.keys(result), ["source", "modelDir", "fit", "params", "metrics", "baseline", "counts", "timings"]);
   assert.equal(result.counts.movies, 8);
   assert.equal(result.params.k, 5);
   assert.match(trained.stderr, /^training on .*tiny\n[^]*^neighbours +\d/m);
@@ -210,6 +210,8 @@ test("options are checked before any work: nothing is generated, read or written
   }
   const tuned = await runIn(cache, "tune", "--synthetic", "32m", "--model-dir", out, "--betas", "0.2,7");
   assert.match(tuned.stderr, /each beta must be a number in \[0, 1\], got "7"/);
+  const missing = await runIn(cache, "train", "--data", path.join(cache, "none"), "--model-dir", path.join(cache, "models", "m"));
+  assert.match(missing.stderr, /^error: --data .*none: no such folder/);
   assert.deepEqual(readdirSync(cache), []);
   assert.ok(!existsSync(out));
 });
