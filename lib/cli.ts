@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
+import { reportToMlflow } from "./azure/mlflow";
 import { BLOB_LOCATION_HELP } from "./blob";
 import { compare, type ComparisonRow } from "./compare";
 import { downloadCommand } from "./download";
@@ -90,6 +91,7 @@ pipelineCommand("train")
     await saveModel(o.modelDir, model);
     if (o.json) printJson(resultJson(source, o.modelDir, model));
     else console.log(`model written to ${o.modelDir}`);
+    await reportToMlflow(model.manifest); // in an Azure ML job: to the job's MLflow run
   });
 
 pipelineCommand("tune")
