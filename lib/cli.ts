@@ -23,7 +23,12 @@ import { DEFAULT_GRID, DEFAULT_VALID_FRACTION, tune, type TuningRow } from "./tu
 import { defaultThreads } from "./workers";
 
 const program = new Command("movielens-recsys")
-  .description("Item-based movie recommender for the MovieLens datasets: neighbours by the spec's cosine (or rp3beta), evaluation, serving, Azure ML.");
+  .description("Item-based movie recommender for the MovieLens datasets: neighbours by the spec's cosine (or rp3beta), evaluation, serving, Azure ML.")
+  .addHelpText("after", `
+Start with:
+  movielens-recsys download ml-latest-small --dest data
+  movielens-recsys compare --data data/ml-latest-small --model-dir models/small
+  movielens-recsys recommend --model-dir models/small --movies "Toy Story" "Matrix, The"`);
 
 /** Human-readable lines: on stdout, or on stderr when stdout carries --json. */
 const logOf = (o: { json?: boolean }) => (line: string) => (o.json ? console.error(line) : console.log(line));
