@@ -343,7 +343,7 @@ test("control characters from input reach error bodies escaped: a C1 byte in a h
   assert.ok(response.endsWith(JSON.stringify({ error: "expected content-type application/json, got text/\\u009b31m" })), response);
   const res = await post({ userId: 7, "\u009b31m\u202eevil\u0007": 1 });
   assert.equal(res.status, 400);
-  assert.equal(res.json.error, 'body has an unexpected field "\\u009b31m\\u202eevil\\u0007" (expected only userId, n)');
+  assert.equal(res.json.error, 'body has an unexpected field "\\u009b31m\\u202eevil\\u0007" (expected only userId, movieIds, n)');
 });
 
 /** Resolves with the times (ms from now) at which each socket was closed, or rejects after `limit` ms. */
