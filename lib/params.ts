@@ -8,6 +8,7 @@ export const DEFAULTS = {
   similarity: "cosine",
   shrink: 0,
   beta: 0.3,
+  alpha: 1,
 } as const;
 
 export const SIMILARITIES = ["cosine", "rp3beta"] as const;
@@ -23,6 +24,8 @@ export interface Params {
   similarity: SimilarityName;
   shrink: number;
   beta: number;
+  /** rp3beta: transition probabilities raised to alpha before the walk (Paudel et al. 2017); 1 is plain rp3beta */
+  alpha: number;
   /** Keep this many users (spec step 3); undefined keeps all. */
   sampleUsers?: number;
   /** Evaluate this many users (spec step 12); undefined evaluates all. */
@@ -32,7 +35,7 @@ export interface Params {
 /** Defaults overlaid with `options`, each value checked. */
 export function resolveParams(options: Partial<Params> = {}): Params {
   const params: Params = { ...DEFAULTS, ...stripUndefined(options) };
-  const { seed, likeThreshold, testFraction, k, n, similarity, shrink, beta, sampleUsers, evalUsers } = params;
+  const { seed, likeThreshold, testFraction, k, n, similarity, shrink, beta, alpha, sampleUsers, evalUsers } = params;
   if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
   if (!Number.isFinite(likeThreshold)) throw new RangeError(`likeThreshold must be a number, got ${likeThreshold}`);
   if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);
@@ -41,6 +44,7 @@ export function resolveParams(options: Partial<Params> = {}): Params {
   if (!SIMILARITIES.includes(similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${similarity}`);
   if (!(shrink >= 0)) throw new RangeError(`shrink must be >= 0, got ${shrink}`);
   if (!(beta >= 0)) throw new RangeError(`beta must be >= 0, got ${beta}`);
+  if (!(alpha > 0 && alpha < Infinity)) throw new RangeError(`alpha must be > 0, got ${alpha}`);
   for (const [name, value] of [["sampleUsers", sampleUsers], ["evalUsers", evalUsers]] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
       throw new RangeError(`${name} must be a positive integer, got ${value}`);

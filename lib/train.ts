@@ -120,9 +120,9 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
 
 /** Spec step 9 with the chosen similarity, as a timed stage. */
 export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "neighbours"): Promise<Neighbours> {
-  const { k, similarity, shrink, beta } = params;
-  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, threads: run.threads, onProgress: run.onProgress?.(name) }),
-    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}`}, k=${k}`);
+  const { k, similarity, shrink, beta, alpha } = params;
+  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, alpha, threads: run.threads, onProgress: run.onProgress?.(name) }),
+    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta} alpha=${alpha}`}, k=${k}`);
 }
 
 /** Spec step 12 on test, for the model and the popularity baseline, on the same users. */
