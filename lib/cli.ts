@@ -76,24 +76,40 @@ pipelineCommand("tune")
   }), DEFAULT_GRID.similarity)
   .option("--shrinks <xs>", "cosine shrink values to try", list(number("each shrink")), DEFAULT_GRID.shrink)
   .option("--betas <xs>", "rp3beta beta values to try", list(number("each beta")), DEFAULT_GRID.beta)
+  .option("--alphas <xs>", "rp3beta alpha values to try (each with every beta)", list(number("each alpha")), DEFAULT_GRID.alpha)
   .option("--ks <ns>", "neighbour counts to try", list(integer("each k", 1)), DEFAULT_GRID.k)
+  .option("--factors <ns>", "ALS factor counts to try (none: no ALS, no blend)", list(integer("each factors", 1)), DEFAULT_GRID.factors)
+  .option("--regularizations <xs>", "ALS regularization values to try", list(number("each regularization")), DEFAULT_GRID.regularization)
+  .option("--confidences <xs>", "ALS confidence values to try (c = 1 + confidence * like)", list(number("each confidence")), DEFAULT_GRID.confidence)
+  .option("--iterations <ns>", "ALS iteration counts to try", list(integer("each iterations", 1)), DEFAULT_GRID.iterations)
+  .option("--weights <xs>", "blend weights of ALS to try, on the best neighbours and the best ALS", list(number("each weight")), DEFAULT_GRID.weight)
   .option("--valid-fraction <x>", "share of train ratings held out to score the grid", number("--valid-fraction"), DEFAULT_VALID_FRACTION)
   .action(async (o) => {
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`tuning on ${source}`);
-    const header = ["similarity", "shrink", "beta", "k", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate"];
-    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(11) : c.padStart(i < 4 ? 7 : 13))).join("");
+    const header = ["model", "similarity", "shrink", "beta", "alpha", "k", "factors", "reg", "conf", "weight", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate", `map@${o.n}`, "mrr"];
+    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(11) : c.padStart(i < 10 ? 8 : 13))).join("");
     let first = true;
-    const { model, best } = await tune(dir, paramsOf(o), { similarity: o.similarities, shrink: o.shrinks, beta: o.betas, k: o.ks }, {
+    const grid = {
+      similarity: o.similarities, shrink: o.shrinks, beta: o.betas, alpha: o.alphas, k: o.ks,
+      factors: o.factors, regularization: o.regularizations, confidence: o.confidences, iterations: o.iterations, weight: o.weights,
+    };
+    const t0 = performance.now();
+    const { model, best } = await tune(dir, paramsOf(o), grid, {
       source, threads: o.threads, validFraction: o.validFraction, onProgress: report.onProgress,
       onStage: (stage, ms, summary) => stage !== "tuning" && report.onStage(stage, ms, summary),
       onRow: (r) => {
         if (first) { console.log(`\nvalidation grid\n${line(header)}`); first = false; }
         const show = (x: number | null) => (x === null ? "-" : String(x));
-        console.log(line([r.similarity, show(r.shrink), show(r.beta), show(r.k), ...[r.precision, r.recall, r.ndcg, r.hitrate].map((x) => x.toFixed(4))]));
+        console.log(line([r.model, r.similarity ?? "-", ...[r.shrink, r.beta, r.alpha, r.k, r.factors, r.regularization, r.confidence, r.weight].map(show),
+          ...[r.precision, r.recall, r.ndcg, r.hitrate, r.map, r.mrr].map((x) => x.toFixed(4))]));
       },
     });
-    console.log(`\nchosen: ${best.similarity}${best.similarity === "cosine" ? ` shrink=${best.shrink}` : ` beta=${best.beta}`} k=${best.k}, scored once on test:\n`);
+    const p = model.manifest.params;
+    const nb = `${p.similarity}${p.similarity === "cosine" ? ` shrink=${p.shrink}` : ` beta=${p.beta} alpha=${p.alpha}`} k=${p.k}`;
+    const als = `ALS factors=${p.factors} regularization=${p.regularization} confidence=${p.confidence} iterations=${p.iterations}`;
+    const chosen = best.model === "neighbours" ? nb : best.model === "als" ? als : `blend of ${nb} and ${als}, weight ${p.weight}`;
+    console.log(`\ntuning took ${((performance.now() - t0) / 1000).toFixed(1)} s; chosen on validation: ${chosen}; scored once on test:\n`);
     console.log(`${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     await saveModel(o.modelDir, model);
     console.log(`model written to ${o.modelDir}`);
@@ -154,7 +170,7 @@ function metricsTable(metrics: Record<string, number>, baseline: Record<string, 
   const rows = [["metric", "model", "popularity"]];
   for (const [name, value] of Object.entries(metrics)) {
     const show = (x: number) => (Number.isInteger(x) ? x.toLocaleString("en-US") : x.toFixed(4));
-    const label = ["precision", "recall", "ndcg"].includes(name) ? `${name}@${n}` : name;
+    const label = ["precision", "recall", "ndcg", "map"].includes(name) ? `${name}@${n}` : name;
     rows.push([label, show(value), show(baseline[name])]);
   }
   return rows.map(([a, b, c]) => `${a.padEnd(14)}${b.padStart(10)}${c.padStart(12)}`).join("\n");

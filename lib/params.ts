@@ -9,7 +9,16 @@ export const DEFAULTS = {
   shrink: 0,
   beta: 0.3,
   alpha: 1,
+  model: "neighbours",
+  factors: 64,
+  regularization: 30,
+  confidence: 3,
+  iterations: 15,
+  weight: 0.5,
 } as const;
+
+export const MODELS = ["neighbours", "als", "blend"] as const;
+export type ModelName = (typeof MODELS)[number];
 
 export const SIMILARITIES = ["cosine", "rp3beta"] as const;
 export type SimilarityName = (typeof SIMILARITIES)[number];
@@ -26,6 +35,14 @@ export interface Params {
   beta: number;
   /** rp3beta: transition probabilities raised to alpha before the walk (Paudel et al. 2017); 1 is plain rp3beta */
   alpha: number;
+  /** What ranks: the neighbours (spec step 10), implicit ALS, or their blend (`weight` on ALS) */
+  model: ModelName;
+  /** ALS: factors, regularisation, confidence c = 1 + confidence * x (implicit's alpha), iterations */
+  factors: number;
+  regularization: number;
+  confidence: number;
+  iterations: number;
+  weight: number;
   /** Keep this many users (spec step 3); undefined keeps all. */
   sampleUsers?: number;
   /** Evaluate this many users (spec step 12); undefined evaluates all. */
@@ -45,6 +62,13 @@ export function resolveParams(options: Partial<Params> = {}): Params {
   if (!(shrink >= 0)) throw new RangeError(`shrink must be >= 0, got ${shrink}`);
   if (!(beta >= 0)) throw new RangeError(`beta must be >= 0, got ${beta}`);
   if (!(alpha > 0 && alpha < Infinity)) throw new RangeError(`alpha must be > 0, got ${alpha}`);
+  const { model, factors, regularization, confidence, iterations, weight } = params;
+  if (!MODELS.includes(model)) throw new RangeError(`model must be one of ${MODELS.join(", ")}, got ${model}`);
+  if (!Number.isInteger(factors) || factors < 1 || factors > 1024) throw new RangeError(`factors must be an integer in [1, 1024], got ${factors}`);
+  if (!(regularization > 0 && regularization < Infinity)) throw new RangeError(`regularization must be > 0, got ${regularization}`);
+  if (!(confidence >= 0 && confidence < Infinity)) throw new RangeError(`confidence must be >= 0, got ${confidence}`);
+  if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`iterations must be a positive integer, got ${iterations}`);
+  if (!(weight >= 0 && weight <= 1)) throw new RangeError(`weight must be in [0, 1], got ${weight}`);
   for (const [name, value] of [["sampleUsers", sampleUsers], ["evalUsers", evalUsers]] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
       throw new RangeError(`${name} must be a positive integer, got ${value}`);

@@ -1,3 +1,4 @@
+import { type Factors, fitAls } from "./als";
 import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
 import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
@@ -21,7 +22,8 @@ export interface TrainOptions {
   threads?: number;
 }
 
-export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format"> };
+/** A model to save; `factors` when params.model is ALS or the blend (not stored yet). */
+export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format">; factors?: Factors };
 
 /** Times stages into `timings` and reports them. */
 export interface Run {
@@ -69,8 +71,9 @@ export async function train(dir: string, options: Partial<Params> = {}, trainOpt
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
   const neighbours = await fitNeighbours(data.X_movies, params, run);
-  const { metrics, baseline } = await evaluateTest(data, neighbours, params, run);
-  return assemble(data, neighbours, params, { metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
+  const factors = params.model === "neighbours" ? undefined : await fitFactors(data.X_train, params, run);
+  const { metrics, baseline } = await evaluateTest(data, neighbours, params, run, factors);
+  return { ...assemble(data, neighbours, params, { metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir }), ...(factors ? { factors } : {}) };
 }
 
 /** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
@@ -125,14 +128,21 @@ export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "n
     (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta} alpha=${alpha}`}, k=${k}`);
 }
 
-/** Spec step 12 on test, for the model and the popularity baseline, on the same users. */
-export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Params, run: Run): Promise<{ metrics: Metrics; baseline: Metrics }> {
+/** Implicit ALS on X_train with the params' factors, regularization, confidence and iterations, as a timed stage. */
+export function fitFactors(X_train: Csr, params: Params, run: Run, name = "als"): Promise<Factors> {
+  const { factors, regularization, confidence, iterations, seed } = params;
+  return run.stage(name, () => fitAls(X_train, { factors, regularization, confidence, iterations, seed, threads: run.threads }),
+    () => `ALS factors=${factors} regularization=${regularization} confidence=${confidence} iterations=${iterations}`);
+}
+
+/** Spec step 12 on test, for the model (params.model: ALS and the blend need factors) and the popularity baseline, on the same users. */
+export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Params, run: Run, factors?: Factors): Promise<{ metrics: Metrics; baseline: Metrics }> {
   const { X_train, X_test, trainRated, enc } = data;
   return run.stage("evaluate", async () => {
     const users = evaluationUsers(X_train, X_test, enc.userIds, params.evalUsers, params.seed);
-    const input = { neighbours, popular: popularOrder(likesOf(data.X_movies)), X_train, trainRated, X_test };
+    const input = { neighbours, popular: popularOrder(likesOf(data.X_movies)), X_train, trainRated, X_test, factors, weight: params.weight };
     return {
-      metrics: await evaluateRanking(input, users, params.n, "neighbours", run.threads),
+      metrics: await evaluateRanking(input, users, params.n, params.model, run.threads),
       baseline: await evaluateRanking(input, users, params.n, "popularity", run.threads),
     };
   }, (r) => `${fmt(r.metrics.users)} users, precision@${params.n} ${r.metrics.precision.toFixed(4)} (popularity ${r.baseline.precision.toFixed(4)})`);
