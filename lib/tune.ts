@@ -6,7 +6,7 @@ import { type ModelName, type Params, resolveParams, type SimilarityName } from 
 import { popularOrder } from "./recommend";
 import { splitRatings } from "./split";
 import {
-  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, runOf, type TrainedModel, type TrainOptions,
+  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions,
 } from "./train";
 
 /**
@@ -130,7 +130,8 @@ function paramsOfRow(params: Params, r: TuningRow): Params {
 
 /**
  * Scores every grid configuration on the validation split, calling onRow as each is done, then
- * trains the best by precision (the first of equals) on all of train and scores test once.
+ * trains the best by precision (the first of equals) on all of train and scores test once; the
+ * saved model is then refit on all ratings (spec step 13) unless `refit` is false.
  */
 export async function tune(
   dir: string, options: Partial<Params>, grid: Grid, trainOptions: TrainOptions & { onRow?: (row: TuningRow) => void; validFraction?: number } = {},
@@ -189,9 +190,11 @@ export async function tune(
   const neighbours = await fitNeighbours(data.X_movies, nbParams, run);
   const factors = chosen.model === "neighbours" ? undefined : await fitFactors(data.X_train, chosen, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, chosen, run, factors);
-  const model = assemble(data, neighbours, { ...nbParams, model: chosen.model, factors: chosen.factors, regularization: chosen.regularization,
-    confidence: chosen.confidence, iterations: chosen.iterations, weight: chosen.weight }, {
-    metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
+  const saved = { ...nbParams, model: chosen.model, factors: chosen.factors, regularization: chosen.regularization,
+    confidence: chosen.confidence, iterations: chosen.iterations, weight: chosen.weight };
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, nbParams, run);
+  const model = assemble(data, served, saved, {
+    evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
     tuning: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as Record<string, number | string>),
   });
   return { model: { ...model, ...(factors ? { factors } : {}) }, rows, best };
