@@ -34,10 +34,10 @@ export const DEFAULT_GRID: Grid = {
   alpha: [0.5, 0.75, 1],
   k: [10, 25, 50, 100, 200, 500],
   factors: [64, 128],
-  regularization: [10, 30, 60],
-  confidence: [2, 4],
+  regularization: [30, 100, 300],
+  confidence: [3, 10, 30],
   iterations: [15],
-  weight: [0.3, 0.5, 0.7],
+  weight: [0.3, 0.5, 0.7, 0.85],
 };
 
 /**
