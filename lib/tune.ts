@@ -179,7 +179,11 @@ export async function tune(
   if (bestNb && bestAls) {
     const { row: nb, neighbours } = bestNb, { row: als, factors } = bestAls;
     for (const weight of grid.weight) {
-      await score({ ...nb, ...als, model: "blend", similarity: nb.similarity, weight } as Setting, input(neighbours, factors, weight), "blend");
+      const setting: Setting = {
+        model: "blend", similarity: nb.similarity, shrink: nb.shrink, beta: nb.beta, alpha: nb.alpha, k: nb.k,
+        factors: als.factors, regularization: als.regularization, confidence: als.confidence, iterations: als.iterations, weight,
+      };
+      await score(setting, input(neighbours, factors, weight), "blend");
     }
   }
 

@@ -19,6 +19,11 @@ test("tuning never reads test ratings; test is scored once with the chosen confi
   assert.equal(original.rows.length, 1 + 4 * 2 + 2 + 2);
   assert.equal(original.rows[0].similarity, "popularity");
   assert.deepEqual(original.rows.map((r) => r.model), ["popularity", ...new Array(8).fill("neighbours"), "als", "als", "blend", "blend"]);
+  // a blend row names its neighbours (the best neighbours row) and its ALS (the best ALS row)
+  const bestOf = (model: string) => original.rows.filter((r) => r.model === model).reduce((a, b) => (b.precision > a.precision ? b : a));
+  const [nb, als, blend] = [bestOf("neighbours"), bestOf("als"), original.rows.at(-1)!];
+  assert.deepEqual([blend.similarity, blend.shrink, blend.beta, blend.alpha, blend.k], [nb.similarity, nb.shrink, nb.beta, nb.alpha, nb.k]);
+  assert.deepEqual([blend.factors, blend.regularization, blend.confidence, blend.iterations, blend.weight], [als.factors, als.regularization, als.confidence, als.iterations, 0.7]);
   const best = original.rows.slice(1).reduce((a, b) => (b.precision > a.precision ? b : a));
   assert.deepEqual(original.best, best);
   const { params, tuning } = original.model.manifest;
