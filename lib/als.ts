@@ -18,6 +18,16 @@ export interface AlsOptions {
   threads?: number;
 }
 
+/** What a saved model keeps of ALS: the movie factors (movies x factors, float32) and how users are solved and ranked. */
+export interface ServedAls {
+  factors: number;
+  movies: Float32Array;
+  regularization: number;
+  confidence: number;
+  /** the blend's weight of ALS; null ranks by ALS alone */
+  weight: number | null;
+}
+
 /** User and movie factors, row-major (users x factors, movies x factors), float32 as stored. */
 export interface Factors {
   factors: number;
@@ -168,9 +178,10 @@ function multiply(M: Float64Array, v: Float64Array, out: Float64Array, f: number
  * A new user's factors from the movies they liked, solved exactly given the movie factors (as implicit's
  * recalculate_user): (YᵀY + reg I + sum (c - 1) y yᵀ) x = sum c y, by Cholesky.
  */
-export function userFactors(model: Factors, liked: ArrayLike<number>, regularization: number, confidence: number): Float64Array {
+export function userFactors(model: Pick<Factors, "factors" | "movies">, liked: ArrayLike<number>, regularization: number, confidence: number): Float64Array {
   const f = model.factors, Y = model.movies;
-  const A = gram(Y, f, regularization), b = new Float64Array(f);
+  const A = Float64Array.from(gramOf(Y, f)), b = new Float64Array(f);
+  for (let a = 0; a < f; a++) A[a * f + a] += regularization;
   const c = 1 + confidence;
   for (let h = 0; h < liked.length; h++) {
     const g = liked[h] * f;
@@ -180,6 +191,15 @@ export function userFactors(model: Factors, liked: ArrayLike<number>, regulariza
     }
   }
   return choleskySolve(A, b, f);
+}
+
+const grams = new WeakMap<Float32Array, Float64Array>();
+
+/** YᵀY, computed once per movie factors (a server answers many users from one model). */
+function gramOf(Y: Float32Array, f: number): Float64Array {
+  let g = grams.get(Y);
+  if (!g) grams.set(Y, (g = gram(Y, f, 0)));
+  return g;
 }
 
 /** Solves A x = b for symmetric positive definite A (overwritten). */
@@ -243,11 +263,11 @@ export interface Blend {
  * over the user's candidates.
  */
 export function rankWithFactors(
-  model: Factors, user: number | ArrayLike<number>, candidates: Int32Array, rated: ArrayLike<number>, n: number,
-  s: FactorScratch, blend?: Blend,
+  model: Pick<Factors, "factors" | "movies"> & { users?: Float32Array }, user: number | ArrayLike<number>, candidates: Int32Array,
+  rated: ArrayLike<number>, n: number, s: FactorScratch, blend?: Blend,
 ): { movies: Int32Array; scores: Float64Array } {
   const f = model.factors, Y = model.movies;
-  const x = typeof user === "number" ? model.users.subarray(user * f, (user + 1) * f) : user;
+  const x = typeof user === "number" ? model.users!.subarray(user * f, (user + 1) * f) : user;
   const stamp = ++s.stamp;
   for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
   let m = 0, maxAls = 0, maxNb = 0;

@@ -25,8 +25,8 @@ export interface TrainOptions {
   refit?: boolean;
 }
 
-/** A model to save; `factors` when params.model is ALS or the blend (not stored yet). */
-export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format">; factors?: Factors };
+/** A model to save (with `als`, the served fit's movie factors, when params.model is ALS or the blend). */
+export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format"> };
 
 /** Times stages into `timings` and reports them. */
 export interface Run {
@@ -81,7 +81,7 @@ export async function train(dir: string, options: Partial<Params> = {}, trainOpt
   const { metrics, baseline } = await evaluateTest(data, neighbours, params, run, factors);
   const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, params, run);
   const model = assemble(data, served, params, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
-  return { ...model, ...(factors ? { factors } : {}) };
+  return withAls(model, params, served, factors, run);
 }
 
 /** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
@@ -142,6 +142,17 @@ export function fitFactors(X_train: Csr, params: Params, run: Run, name = "als")
   const { factors, regularization, confidence, iterations, seed } = params;
   return run.stage(name, () => fitAls(X_train, { factors, regularization, confidence, iterations, seed, threads: run.threads }),
     () => `ALS factors=${factors} regularization=${regularization} confidence=${confidence} iterations=${iterations}`);
+}
+
+/**
+ * The model with ALS's movie factors when params.model is ALS or the blend: the evaluation's on train,
+ * or fitted again on the served fit's likes (all ratings).
+ */
+export async function withAls(model: TrainedModel, params: Params, served: Fit, factors: Factors | undefined, run: Run): Promise<TrainedModel> {
+  if (params.model === "neighbours" || !factors) return model;
+  const movies = served.fit === "all" ? (await fitFactors(served.likes, params, run, "refit als")).movies : factors.movies;
+  const { regularization, confidence } = params;
+  return { ...model, als: { factors: params.factors, movies, regularization, confidence, weight: params.model === "blend" ? params.weight : null } };
 }
 
 /** Spec step 12 on test, for the model (params.model: ALS and the blend need factors) and the popularity baseline, on the same users. */

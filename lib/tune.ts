@@ -6,7 +6,7 @@ import { type ModelName, type Params, resolveParams, type SimilarityName } from 
 import { popularOrder } from "./recommend";
 import { splitRatings } from "./split";
 import {
-  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions,
+  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions, withAls,
 } from "./train";
 
 /**
@@ -201,5 +201,5 @@ export async function tune(
     evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
     tuning: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as Record<string, number | string>),
   });
-  return { model: { ...model, ...(factors ? { factors } : {}) }, rows, best };
+  return { model: await withAls(model, saved, served, factors, run), rows, best };
 }

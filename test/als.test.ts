@@ -5,7 +5,13 @@ import { type Factors, fitAls, newFactorScratch, rankWithFactors, userFactors } 
 import { nearestNeighbours } from "../lib/neighbours";
 import { normalizeRows, transpose } from "../lib/csr";
 import { random } from "../lib/synthetic";
-import { randomLikes } from "./reference";
+import { randomLikes, writeRandomMovieLens } from "./reference";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { loadModel, saveModel } from "../lib/model-io";
+import { historyOf, recommendForMovies, recommendForUser } from "../lib/recommend";
+import { train } from "../lib/train";
 
 const options = { factors: 5, regularization: 0.1, confidence: 4, iterations: 1, seed: 3 };
 
@@ -105,4 +111,39 @@ test("blending with real neighbours runs on a random matrix", async () => {
   const got = rankWithFactors(model, 3, Int32Array.from({ length: 30 }, (_, m) => m), history, 10, newFactorScratch(30, 30), { neighbours, history, weight: 0.3 });
   assert.equal(got.movies.length, 10);
   assert.ok(got.movies.every((m) => !history.includes(m)));
+});
+
+test("a trained ALS or blend model saves its movie factors, loads them back and serves users solved from their likes", async () => {
+  const dir = writeRandomMovieLens(31);
+  const params = { n: 5, factors: 3, regularization: 1, confidence: 5, iterations: 4, similarity: "rp3beta" as const, k: 10 };
+  for (const model of ["als", "blend"] as const) {
+    const trained = await train(dir, { ...params, model, weight: 0.6 }, { threads: 1 });
+    const root = mkdtempSync(path.join(tmpdir(), "als-model-"));
+    await saveModel(path.join(root, "m"), trained);
+    const loaded = await loadModel(path.join(root, "m"));
+    assert.deepEqual(loaded.als, trained.als);
+    assert.equal(loaded.als!.movies.length, loaded.movies.movieId.length * 3);
+    assert.equal(loaded.als!.weight, model === "blend" ? 0.6 : null);
+
+    const liked = [loaded.movies.movieId[2], loaded.movies.movieId[5], loaded.movies.movieId[9]];
+    const x = userFactors(loaded.als!, [2, 5, 9], 1, 5);
+    const blend = model === "blend" ? { neighbours: loaded.neighbours, history: [2, 5, 9], weight: 0.6 } : undefined;
+    const expected = rankWithFactors(loaded.als!, x, loaded.popular, [2, 5, 9], 5, newFactorScratch(loaded.movies.movieId.length, loaded.popular.length), blend);
+    const got = recommendForMovies(loaded, liked, 5);
+    assert.deepEqual(got.recommendations.map((r) => r.movieId), [...expected.movies].map((m) => loaded.movies.movieId[m]));
+    assert.deepEqual(got.recommendations.map((r) => r.score), [...expected.scores]);
+    // a known user is solved from their stored likes
+    const user = loaded.users.userId[0];
+    const { rated, liked: history } = historyOf(loaded, user);
+    const mine = rankWithFactors(loaded.als!, userFactors(loaded.als!, history, 1, 5), loaded.popular, rated, 5,
+      newFactorScratch(loaded.movies.movieId.length, loaded.popular.length), blend && { ...blend, history });
+    assert.deepEqual(recommendForUser(loaded, user, 5).recommendations.map((r) => r.score), [...mine.scores]);
+
+    // factors that do not fill movies x factors are refused, naming the file
+    const file = path.join(root, "m", "model.json");
+    const manifest = JSON.parse(readFileSync(file, "utf8"));
+    manifest.params.factors = 4;
+    writeFileSync(file, JSON.stringify(manifest));
+    await assert.rejects(loadModel(path.join(root, "m")), /als\.movies\.bin: has length \d+, expected \d+ movies x 4 factors/);
+  }
 });

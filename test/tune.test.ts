@@ -50,13 +50,14 @@ test("tune trains ALS and scores test with it when it is the only choice; train 
   const als = await tune(dir, { n: 5 }, { ...grid, similarity: [], regularization: [5], weight: [] }, { threads: 1 });
   assert.deepEqual(als.rows.map((r) => r.model), ["popularity", "als"]);
   assert.equal(als.model.manifest.params.model, "als");
-  assert.equal(als.model.factors!.users.length, 80 * 4);
+  assert.equal(als.model.als!.movies.length, als.model.movies.movieId.length * 4);
   const params = { n: 5, factors: 4, regularization: 5, confidence: 3, iterations: 4 };
   const trained = await train(dir, { ...params, model: "als" }, { threads: 1 });
   assert.deepEqual(trained.manifest.metrics, als.model.manifest.metrics);
   const neighbours = await train(dir, { ...params, similarity: "rp3beta", k: 10 }, { threads: 1 });
   const blend = await train(dir, { ...params, similarity: "rp3beta", k: 10, model: "blend", weight: 0.5 }, { threads: 1 });
-  assert.equal(neighbours.factors, undefined);
+  assert.equal(neighbours.als, undefined);
+  assert.equal(blend.als!.weight, 0.5);
   assert.notDeepEqual(blend.manifest.metrics, neighbours.manifest.metrics);
   assert.notDeepEqual(blend.manifest.metrics, trained.manifest.metrics);
 });
