@@ -1,4 +1,5 @@
 import type { Csr } from "./csr";
+import type { Progress } from "./ingest";
 import type { Neighbours } from "./neighbours";
 import { random } from "./synthetic";
 import { topK } from "./topk";
@@ -16,6 +17,8 @@ export interface AlsOptions {
   cgSteps?: number;
   /** worker threads; the result is the same for any count */
   threads?: number;
+  /** told the iterations done, of all */
+  onProgress?: Progress;
 }
 
 /** What a saved model keeps of ALS: the movie factors (movies x factors, float32) and how users are solved and ranked. */
@@ -41,7 +44,7 @@ export interface Factors {
  * start uniform in [0, 0.01) from `seed`; users are solved first.
  */
 export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors> {
-  const { factors: f, regularization, confidence, iterations, seed, cgSteps = 3, threads = 1 } = options;
+  const { factors: f, regularization, confidence, iterations, seed, cgSteps = 3, threads = 1, onProgress } = options;
   const X_movies = transposeWithData(X_train);
   const rand = random(seed);
   const users = sharedArray(Float64Array, X_train.nRows * f), movies = sharedArray(Float64Array, X_train.nCols * f);
@@ -54,6 +57,7 @@ export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors
       const s: SolveShared = { ...X, F, G, GtG: gram(G, f, regularization), f, confidence, cgSteps, next: sharedArray(Int32Array, 1) };
       await runTask("als.solve", solveTask, s, threads);
     }
+    onProgress?.(it + 1, iterations);
   }
   return { factors: f, users: Float32Array.from(users), movies: Float32Array.from(movies) };
 }

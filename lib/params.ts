@@ -49,34 +49,70 @@ export interface Params {
   evalUsers?: number;
 }
 
+/** A parameter's allowed values: an integer or a number in min..max (open at both ends when `open`). */
+export interface Limit {
+  min: number;
+  max: number;
+  integer?: boolean;
+  open?: boolean;
+}
+
+/** The range of every numeric parameter, checked by resolveParams and by the CLI before any work. */
+export const LIMITS = {
+  seed: { min: 0, max: 2 ** 32 - 1, integer: true },
+  likeThreshold: { min: 0, max: 5 }, // MovieLens ratings are 0.5..5
+  testFraction: { min: 0, max: 1, open: true }, // 0 tests nothing, 1 trains on nothing
+  k: { min: 1, max: 1000, integer: true },
+  n: { min: 1, max: 1000, integer: true },
+  shrink: { min: 0, max: 1e6 },
+  beta: { min: 0, max: 1 },
+  sampleUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
+  evalUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
+  alpha: { min: 0, max: 10, open: true },
+  factors: { min: 1, max: 1024, integer: true },
+  regularization: { min: 0, max: 1e6, open: true },
+  confidence: { min: 0, max: 1e6 },
+  iterations: { min: 1, max: 1000, integer: true },
+  weight: { min: 0, max: 1 },
+} as const satisfies Record<string, Limit>;
+
+/** What `value` breaks ("must be an integer in 1..1000"), or null when it is within `limit`. */
+export function outOfRange(value: number, limit: Limit): string | null {
+  const { min, max, integer, open } = limit;
+  const within = open ? value > min && value < max : value >= min && value <= max;
+  if (Number.isFinite(value) && within && (!integer || Number.isInteger(value))) return null;
+  return `must be ${integer ? "an integer" : "a number"} in ${open ? `(${min}, ${max})` : integer ? `${min}..${max}` : `[${min}, ${max}]`}`;
+}
+
 /** Defaults overlaid with `options`, each value checked. */
 export function resolveParams(options: Partial<Params> = {}): Params {
   const params: Params = { ...DEFAULTS, ...stripUndefined(options) };
-  const { seed, likeThreshold, testFraction, k, n, similarity, shrink, beta, alpha, sampleUsers, evalUsers } = params;
-  if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
-  if (!Number.isFinite(likeThreshold)) throw new RangeError(`likeThreshold must be a number, got ${likeThreshold}`);
-  if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
-  if (!SIMILARITIES.includes(similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${similarity}`);
-  if (!(shrink >= 0)) throw new RangeError(`shrink must be >= 0, got ${shrink}`);
-  if (!(beta >= 0)) throw new RangeError(`beta must be >= 0, got ${beta}`);
-  if (!(alpha > 0 && alpha < Infinity)) throw new RangeError(`alpha must be > 0, got ${alpha}`);
-  const { model, factors, regularization, confidence, iterations, weight } = params;
-  if (!MODELS.includes(model)) throw new RangeError(`model must be one of ${MODELS.join(", ")}, got ${model}`);
-  if (!Number.isInteger(factors) || factors < 1 || factors > 1024) throw new RangeError(`factors must be an integer in [1, 1024], got ${factors}`);
-  if (!(regularization > 0 && regularization < Infinity)) throw new RangeError(`regularization must be > 0, got ${regularization}`);
-  if (!(confidence >= 0 && confidence < Infinity)) throw new RangeError(`confidence must be >= 0, got ${confidence}`);
-  if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`iterations must be a positive integer, got ${iterations}`);
-  if (!(weight >= 0 && weight <= 1)) throw new RangeError(`weight must be in [0, 1], got ${weight}`);
-  for (const [name, value] of [["sampleUsers", sampleUsers], ["evalUsers", evalUsers]] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-      throw new RangeError(`${name} must be a positive integer, got ${value}`);
-    }
+  for (const [name, limit] of Object.entries(LIMITS)) {
+    const value = params[name as keyof typeof LIMITS];
+    const broken = value === undefined ? null : outOfRange(value, limit);
+    if (broken) throw new RangeError(`${name} ${broken}, got ${value}`);
   }
+  if (!SIMILARITIES.includes(params.similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${params.similarity}`);
+  if (!MODELS.includes(params.model)) throw new RangeError(`model must be one of ${MODELS.join(", ")}, got ${params.model}`);
   return params;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The setting the project recommends: what `tune` chooses on ml-latest-small and ml-100k (README,
+ * "Beating popularity"). `compare` (npm start) sets it beside the spec's cosine and saves it.
+ */
+export const RECOMMENDED: Pick<Params, "similarity" | "shrink" | "beta" | "k"> = { similarity: "rp3beta", shrink: 0, beta: 0.2, k: 200 };
+
+/** "rp3beta beta=0.2 k=200": a similarity setting in one phrase (rp3beta's alpha when it is not 1). */
+export const describeSetting = ({ similarity, shrink, beta, alpha = 1, k }: Pick<Params, "similarity" | "shrink" | "beta" | "k"> & { alpha?: number }) =>
+  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}${alpha === 1 ? "" : ` alpha=${alpha}`}`} k=${k}`;
+
+/** The model in one phrase: its neighbours setting, ALS's, or the blend of both. */
+export function describeModel(p: Params): string {
+  const als = `ALS factors=${p.factors} regularization=${p.regularization} confidence=${p.confidence} iterations=${p.iterations}`;
+  return p.model === "neighbours" ? describeSetting(p) : p.model === "als" ? als : `blend of ${describeSetting(p)} and ${als}, weight ${p.weight}`;
 }

@@ -140,7 +140,7 @@ export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "n
 /** Implicit ALS on X_train with the params' factors, regularization, confidence and iterations, as a timed stage. */
 export function fitFactors(X_train: Csr, params: Params, run: Run, name = "als"): Promise<Factors> {
   const { factors, regularization, confidence, iterations, seed } = params;
-  return run.stage(name, () => fitAls(X_train, { factors, regularization, confidence, iterations, seed, threads: run.threads }),
+  return run.stage(name, () => fitAls(X_train, { factors, regularization, confidence, iterations, seed, threads: run.threads, onProgress: run.onProgress?.(name) }),
     () => `ALS factors=${factors} regularization=${regularization} confidence=${confidence} iterations=${iterations}`);
 }
 
