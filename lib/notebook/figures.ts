@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import type { GenreOneHot } from "./features";
-import { fnv1a32 } from "./hash";
-import type { Ratings } from "./ingest";
+import type { GenreOneHot } from "../features";
+import { fnv1a32 } from "../hash";
+import type { Ratings } from "../ingest";
 import type { ComparisonRow, SweepRow } from "./sweep";
 
 /** A plotly.js figure: traces and layout, as plain JSON. */

@@ -1,14 +1,14 @@
 import { DataFrame } from "danfojs-node";
 import { mean, std } from "mathjs";
-import { type Csr, rowIndices } from "./csr";
-import { type GenreOneHot, genresOf } from "./features";
-import type { Movies, Ratings } from "./ingest";
-import type { Model } from "./model-io";
-import { type Neighbours, neighboursOf } from "./neighbours";
-import type { Recommendation } from "./recommend";
-import { distinct, indexOf } from "./split";
+import { type Csr, rowIndices } from "../csr";
+import { type GenreOneHot, genresOf } from "../features";
+import type { Movies, Ratings } from "../ingest";
+import type { Model } from "../model-io";
+import { type Neighbours, neighboursOf } from "../neighbours";
+import type { Recommendation } from "../recommend";
+import { distinct, indexOf } from "../split";
+import type { TuningRow } from "../tune";
 import type { ComparisonRow, SweepRow } from "./sweep";
-import type { TuningRow } from "./tune";
 
 type Cell = string | number;
 
