@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -8,7 +9,7 @@ import { readMovies } from "../lib/ingest";
 import { DEFAULTS } from "../lib/params";
 import { PRESETS, syntheticDir } from "../lib/synthetic";
 import { openChromium } from "../scripts/chromium";
-import { executeNotebooks, htmlOutputs, missingJupyter, notebookFiles, notebookProblems } from "../scripts/jupyter";
+import { JUPYTER_DIR, ROOT, cellsOf, executeNotebooks, htmlOutputs, jupyterCommand, jupyterEnv, missingJupyter, notebookFiles } from "../scripts/jupyter";
 
 interface Table { caption: string; head: string[]; rows: string[][] }
 interface Rendered { figures: number; drawn: number; tables: Table[] }
@@ -16,18 +17,19 @@ interface Rendered { figures: number; drawn: number; tables: Table[] }
 const files = notebookFiles();
 const executed = (name: string) => path.join(out, name);
 let out = "";
+let problems: string[] = [];
 let chromium: Awaited<ReturnType<typeof openChromium>> | undefined;
 const rendered = new Map<string, Rendered>();
 
 before(async () => {
   const missing = await missingJupyter();
-  if (missing) throw new Error(`the notebook test needs Jupyter with the tslab kernel: ${missing}`);
+  if (missing) throw new Error(`the notebook test needs Jupyter: ${missing}`);
   out = await mkdtemp(path.join(os.tmpdir(), "notebooks-test-"));
-  const env = { ...process.env };
-  delete env.MOVIELENS_DATA; // the default data: the synthetic set every machine has
-  await syntheticDir("small"); // generated once here, not by two kernels at once
+  // Every notebook on the synthetic set every machine has, 00 included, which otherwise downloads ml-latest-small.
+  const env = { ...process.env, MOVIELENS_DATA: await syntheticDir("small") };
   const t0 = performance.now();
-  await executeNotebooks(files, out, env);
+  const results = await executeNotebooks(files, out, env, (e) => console.log(`${e.name}: ${e.seconds.toFixed(0)} s, ${e.problems.length === 0 ? "ok" : "failed"}`));
+  problems = results.flatMap((e) => e.problems);
   console.log(`executed ${files.length} notebooks in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   chromium = await openChromium();
 }, { timeout: 20 * 60_000 });
@@ -74,10 +76,18 @@ const tableOf = (r: Rendered, caption: string) => {
 const column = (t: Table, name: string) => t.rows.map((row) => row[t.head.indexOf(name)]);
 const num = (s: string) => Number(s.replace(/,/g, ""));
 
-test("every notebook runs top to bottom without an error output", () => {
-  assert.ok(files.length >= 7, `expected notebooks 01 to 07 in notebooks/, found ${files.length}`);
-  const problems = files.flatMap((f) => notebookProblems(executed(path.basename(f))));
+test("the tslab kernel is the project's own, registered under .cache/jupyter, not the user's", () => {
+  const { kernelspecs } = JSON.parse(execFileSync(jupyterCommand()!, ["kernelspec", "list", "--json"], { env: jupyterEnv(process.env), encoding: "utf8" })) as
+    { kernelspecs: Record<string, { resource_dir: string; spec: { argv: string[] } }> };
+  assert.equal(kernelspecs.tslab?.resource_dir, path.join(JUPYTER_DIR, "kernels", "tslab"));
+  assert.deepEqual(kernelspecs.tslab.spec.argv.slice(0, 2), [process.execPath, path.join(ROOT, "node_modules", "tslab", "bin", "tslab")]);
+});
+
+test("every notebook runs top to bottom without an error output, each cell numbered", () => {
+  assert.ok(files.length >= 9, `expected notebooks 00 to 08 in notebooks/, found ${files.length}`);
   assert.equal(problems.length, 0, `errors in the notebooks:\n${problems.join("\n")}`);
+  const counts = cellsOf(executed("01-ingest.ipynb")).filter((c) => c.cell_type === "code").map((c) => c.execution_count);
+  assert.deepEqual(counts, counts.map((_, i) => i + 1));
 });
 
 test("figures draw offline from the plotly.js embedded once per notebook; notebooks stay small", async () => {
