@@ -61,15 +61,15 @@ async function main(): Promise<void> {
   const comparison = await compareSimilarities(dir, params, (await tune(dir, params, DEFAULT_GRID)).rows);
 
   const shots: [file: string, html: string, style?: string][] = [
-    ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", movies.movieId.length)],
-    ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", movies.movieId.length), "onehot"],
+    ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", { total: movies.movieId.length })],
+    ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", { total: movies.movieId.length }), "onehot"],
     ["user-liked.png", tableHtml(likedTable(model, userId), `user ${userId}: the movies they liked (train)`)],
     ["user-recommendations.png", tableHtml(recommendationsTable(recommendForUser(model, userId, params.n).recommendations), `recommended to user ${userId}`)],
     ["similar-movies.png", tableHtml(recommendationsTable(similarTo(model, movieId, params.n).recommendations), `movies similar to ${title}`)],
-    ["metrics.png", figureHtml(metricsChart(byN, byK)), "figure"],
+    ["metrics.png", figureHtml(metricsChart(byN, byK, params)), "figure"],
     ["similarities.png", `${tableHtml(comparisonTable(comparison), `test metrics at n = ${params.n}: settings tuned on a validation split of train`)}${figureHtml(comparisonChart(comparison))}`, "figure"],
   ];
-  const { context, close } = await openChromium(2); // sharp on high-density screens
+  const { context, close } = await openChromium({ deviceScaleFactor: 2 }); // sharp on high-density screens
   try {
     const page = await context.newPage();
     await page.setViewportSize({ width: 2200, height: 1200 });
