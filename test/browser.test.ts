@@ -40,7 +40,7 @@ before(async () => {
   url = `http://127.0.0.1:${port}`;
   server = spawn(jupyterCommand()!, [
     "notebook", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, "--NotebookApp.port_retries=0",
-    `--NotebookApp.token=${TOKEN}`, `--notebook-dir=${WORK}`,
+    `--NotebookApp.token=${TOKEN}`, `--notebook-dir=${WORK}`, ...(process.getuid?.() === 0 ? ["--allow-root"] : []), // CI runs as root
   ], { env: jupyterEnv({ ...process.env, MOVIELENS_DATA: await syntheticDir("small") }), stdio: ["ignore", "pipe", "pipe"], detached: true });
   server.stdout!.on("data", (d) => (log += d));
   server.stderr!.on("data", (d) => (log += d));
