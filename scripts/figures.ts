@@ -18,7 +18,7 @@ import { openChromium } from "./chromium";
 import { ROOT } from "./jupyter";
 
 const IMG = path.join(ROOT, "img");
-const REAL = path.resolve(ROOT, "..", "shared", "data", "ml-latest-small");
+const REAL = path.join(ROOT, "data", "ml-latest-small"); // where `download ml-latest-small` puts it
 
 // Close to Jupyter's own table style, so the PNGs look like the notebooks.
 const CSS = `
@@ -35,8 +35,7 @@ section.onehot td:nth-child(n+3) { text-align: center; padding: 5px; }`;
 
 /**
  * `npm run figures`: the README's img/*.png from a real run, the same tables and plotly figures as the notebooks,
- * drawn in headless Chromium. Data: MOVIELENS_DATA, else ../shared/data/ml-latest-small when present, else the
- * synthetic set.
+ * drawn in headless Chromium. Data: MOVIELENS_DATA, else data/ml-latest-small when present, else the synthetic set.
  */
 async function main(): Promise<void> {
   const dir = process.env.MOVIELENS_DATA ? path.resolve(process.env.MOVIELENS_DATA)
