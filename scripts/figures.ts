@@ -20,18 +20,17 @@ import { ROOT } from "./jupyter";
 const IMG = path.join(ROOT, "img");
 const REAL = path.join(ROOT, "data", "ml-latest-small"); // where `download ml-latest-small` puts it
 
-// Close to Jupyter's own table style, so the PNGs look like the notebooks.
+// Close to Jupyter's own table style, so the PNGs look like the notebooks (alignment comes with each table).
 const CSS = `
 body { margin: 0; padding: 12px; background: #fff; font: 13px "DejaVu Sans", sans-serif; color: #111; }
 section { display: table; padding: 12px; margin-bottom: 24px; background: #fff; }
 section.figure { width: 1100px; }
 table.dataframe { border-collapse: collapse; }
 table.dataframe caption { caption-side: top; text-align: left; font-weight: bold; padding: 0 0 8px; }
-table.dataframe th { border-bottom: 1px solid #555; padding: 5px 9px; text-align: left; }
-table.dataframe td { padding: 5px 9px; text-align: left; white-space: nowrap; }
+table.dataframe th { border-bottom: 1px solid #555; padding: 5px 9px; }
+table.dataframe td { padding: 5px 9px; white-space: nowrap; }
 table.dataframe tbody tr:nth-child(odd) { background: #f3f3f3; }
-section.onehot th:nth-child(n+3) { writing-mode: vertical-rl; transform: rotate(180deg); padding: 9px 5px; }
-section.onehot td:nth-child(n+3) { text-align: center; padding: 5px; }`;
+section.onehot th:nth-child(n+3), section.onehot td:nth-child(n+3) { padding: 5px; }`;
 
 /**
  * `npm run figures`: the README's img/*.png from a real run, the same tables and plotly figures as the notebooks,
@@ -61,7 +60,7 @@ async function main(): Promise<void> {
 
   const shots: [file: string, html: string, style?: string][] = [
     ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", { total: movies.movieId.length })],
-    ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", { total: movies.movieId.length }), "onehot"],
+    ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", { total: movies.movieId.length, verticalFrom: 2 }), "onehot"],
     ["user-liked.png", tableHtml(likedTable(model, userId), `user ${userId}: the movies they liked (train)`)],
     ["user-recommendations.png", tableHtml(recommendationsTable(recommendForUser(model, userId, params.n).recommendations), `recommended to user ${userId}`)],
     ["similar-movies.png", tableHtml(recommendationsTable(similarTo(model, movieId, params.n).recommendations), `movies similar to ${title}`)],
