@@ -19,12 +19,13 @@ export function notebookFiles(): string[] {
 
 /**
  * `env` with Jupyter's folders set to the project's .cache/jupyter, so that Jupyter finds the project's tslab kernel
- * first and reads and writes nothing of the user's own set-up (kernels, config, runtime files).
+ * first and reads and writes nothing of the user's own set-up (kernels, config, runtime files, IPython's folder).
  */
 export function jupyterEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return {
     ...env, JUPYTER_PATH: JUPYTER_DIR, JUPYTER_DATA_DIR: JUPYTER_DIR,
     JUPYTER_CONFIG_DIR: path.join(JUPYTER_DIR, "config"), JUPYTER_RUNTIME_DIR: path.join(JUPYTER_DIR, "runtime"),
+    IPYTHONDIR: path.join(JUPYTER_DIR, "ipython"),
   };
 }
 
