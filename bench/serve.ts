@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -69,7 +69,7 @@ async function freePort(): Promise<number> {
 async function ensureModel(): Promise<string> {
   if (options.modelDir) return options.modelDir;
   const dir = path.join(cacheRoot(), "models", options.preset);
-  if (!existsSync(path.join(dir, "model.json"))) {
+  if (!(await loadModel(dir).then(() => true, () => false))) {
     console.log(`no model in ${dir}: training the '${options.preset}' preset once`);
     const train = spawn(process.execPath, [cli, "train", "--synthetic", options.preset, "--model-dir", dir], { stdio: "inherit" });
     const [code] = await once(train, "exit");

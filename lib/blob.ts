@@ -44,6 +44,10 @@ export function parseBlobLocation(location: string): BlobLocation {
   if (!account || !container) {
     throw new RangeError(`expected a Blob location like https://<account>.blob.core.windows.net/<container>/<prefix> or az://<account>/<container>/<prefix>, got "${redact(location)}"`);
   }
+  const bad = [url.host, account, container, ...parts].flatMap((part) => part.split("/")).find((segment) => !plainSegment(segment));
+  if (bad !== undefined) {
+    throw new RangeError(`Blob location "${redact(location)}": the segment ${JSON.stringify(bad)} is not allowed (no empty, "." or ".." segments, backslashes or control characters)`);
+  }
   return {
     accountUrl: pathStyle ? `${url.origin}/${account}` : url.origin,
     account,
@@ -57,6 +61,18 @@ export function parseBlobLocation(location: string): BlobLocation {
 export const describeLocation = (l: BlobLocation) => [l.accountUrl, l.container, l.prefix].filter(Boolean).join("/");
 
 const redact = (s: string) => s.replace(/\?.*$/, "?<SAS>");
+
+/** A path segment that names a folder inside its parent, on any OS: a cache path built of them stays in the cache. */
+const plainSegment = (s: string) => s !== "" && s !== "." && s !== ".." && !/[\\\x00-\x1f]/.test(s);
+
+/** The cache folder of a location, refused when any part of it would lead outside <cacheRoot>/blob. */
+function cacheDirOf(location: BlobLocation): string {
+  const root = path.join(cacheRoot(), "blob");
+  const segments = [new URL(location.accountUrl).host.replace(/:/g, "_"), location.account, location.container, ...location.prefix.split("/").filter(Boolean)];
+  const bad = segments.find((segment) => !plainSegment(segment) || segment.includes("/"));
+  if (bad !== undefined) throw new BlobDownloadError(`${describeLocation(location)}: the segment ${JSON.stringify(bad)} would lead outside the cache folder ${root}`);
+  return path.join(root, ...segments);
+}
 
 /** A service client for the location, with the first credential that applies (see BLOB_LOCATION_HELP). */
 export function blobService(location: BlobLocation, env: NodeJS.ProcessEnv = process.env): BlobServiceClient {
@@ -89,13 +105,13 @@ export interface FetchBlobsOptions {
  */
 export async function fetchBlobs(location: BlobLocation, options: FetchBlobsOptions = {}): Promise<string> {
   const { files = MOVIELENS_FILES, retries = 5, onProgress } = options;
-  const dir = options.dir ?? path.join(cacheRoot(), "blob", new URL(location.accountUrl).host.replace(/:/g, "_"),
-    location.account, location.container, ...location.prefix.split("/").filter(Boolean));
+  const dir = options.dir ?? cacheDirOf(location);
   const container = (options.service ?? blobService(location)).getContainerClient(location.container);
   await mkdir(dir, { recursive: true });
   for (const file of files) {
-    const blob = container.getBlobClient(location.prefix ? `${location.prefix}/${file}` : file);
     const where = `${describeLocation(location)}/${file}`;
+    if (!plainSegment(file) || file.includes("/")) throw new BlobDownloadError(`${where}: the file name ${JSON.stringify(file)} is not a plain name in ${dir}`);
+    const blob = container.getBlobClient(location.prefix ? `${location.prefix}/${file}` : file);
     const props = await blob.getProperties().catch((e) => { throw blobError(e, where); });
     const total = props.contentLength ?? 0;
     const target = path.join(dir, file);

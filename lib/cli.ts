@@ -1,13 +1,10 @@
 #!/usr/bin/env node
-import { createWriteStream } from "node:fs";
-import { rename } from "node:fs/promises";
-import { finished } from "node:stream/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
 import { BLOB_LOCATION_HELP } from "./blob";
 import { downloadCommand } from "./download";
 import { integer, number } from "./args";
-import { DEFAULT_MODEL_DIR, loadModel, saveModel } from "./model-io";
+import { DEFAULT_MODEL_DIR, loadModel, lockModelDir, saveModel, writeNeighbours } from "./model-io";
 import { DEFAULTS, type Params, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { type Recommendation, recommendForMovies, recommendForUser, similarTo } from "./recommend";
@@ -37,6 +34,7 @@ function pipelineCommand(name: string): Command {
     .option("--n <n>", "recommendations per user in evaluation", integer("--n", 1), DEFAULTS.n)
     .option("--eval-users <n>", "evaluate this many users, chosen by hash (default: all)", integer("--eval-users", 1))
     .option("--threads <n>", "worker threads (the results do not depend on it)", integer("--threads", 1), defaultThreads())
+    .option("--no-refit", "save the evaluation model (train split only) instead of the model refit on all ratings")
     .addHelpText("after", `\nWith neither --data nor --synthetic, uses the synthetic 'small' preset.\n\n${BLOB_LOCATION_HELP}`);
 }
 
@@ -46,7 +44,7 @@ const paramsOf = (o: Record<string, never>): Partial<Params> => ({
 });
 
 const report = {
-  onStage: (stage: string, ms: number, summary: string) => console.log(`${stage.padEnd(11)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
+  onStage: (stage: string, ms: number, summary: string) => console.log(`${stage.padEnd(16)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${summary}`),
   onProgress: progressReporter(),
 };
 
@@ -58,9 +56,10 @@ pipelineCommand("train")
   .option("--beta <x>", "rp3beta's popularity penalty", number("--beta"), DEFAULTS.beta)
   .addHelpText("after", "\nExample: movielens-recsys train --data ../shared/data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
+    await lockModelDir(o.modelDir);
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`training on ${source}`);
-    const model = await train(dir, paramsOf(o), { source, threads: o.threads, ...report });
+    const model = await train(dir, paramsOf(o), { source, threads: o.threads, refit: o.refit, ...report });
     console.log(`\n${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     await saveModel(o.modelDir, model);
     console.log(`model written to ${o.modelDir}`);
@@ -79,13 +78,14 @@ pipelineCommand("tune")
   .option("--ks <ns>", "neighbour counts to try", list(integer("each k", 1)), DEFAULT_GRID.k)
   .option("--valid-fraction <x>", "share of train ratings held out to score the grid", number("--valid-fraction"), DEFAULT_VALID_FRACTION)
   .action(async (o) => {
+    await lockModelDir(o.modelDir);
     const { dir, source } = await resolveSource({ data: o.data, synthetic: o.synthetic });
     console.log(`tuning on ${source}`);
     const header = ["similarity", "shrink", "beta", "k", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate"];
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(11) : c.padStart(i < 4 ? 7 : 13))).join("");
     let first = true;
     const { model, best } = await tune(dir, paramsOf(o), { similarity: o.similarities, shrink: o.shrinks, beta: o.betas, k: o.ks }, {
-      source, threads: o.threads, validFraction: o.validFraction, onProgress: report.onProgress,
+      source, threads: o.threads, refit: o.refit, validFraction: o.validFraction, onProgress: report.onProgress,
       onStage: (stage, ms, summary) => stage !== "tuning" && report.onStage(stage, ms, summary),
       onRow: (r) => {
         if (first) { console.log(`\nvalidation grid\n${line(header)}`); first = false; }
@@ -100,16 +100,16 @@ pipelineCommand("tune")
   });
 
 program.command("recommend")
-  .description("Recommend movies to a user of the model, or to someone who liked the given movies.")
+  .description("Recommend movies to a user of the model (never one they rated), or to someone who liked the given movies.")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
-  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user")).conflicts("movies"))
-  .addOption(new Option("--movies <ids>", "comma-separated movieIds the person liked").argParser(idList))
+  .addOption(new Option("--user <id>", "a userId the model was trained on").argParser(integer("--user")))
+  .addOption(new Option("--movies <ids>", "comma-separated movieIds the person liked (with --user: liked just now, beside their history)").argParser(idList))
   .option("--n <n>", "how many", integer("--n", 1), DEFAULTS.n)
   .action(async (o) => {
     if (o.user === undefined && o.movies === undefined) program.error("recommend: give --user ID or --movies ID,ID,...");
     const model = await loadModel(o.modelDir);
-    const result = o.user !== undefined ? recommendForUser(model, o.user, o.n) : recommendForMovies(model, o.movies, o.n);
-    if (result.fallback) console.log("no train likes for this user: the most popular movies instead");
+    const result = o.user !== undefined ? recommendForUser(model, o.user, o.n, o.movies) : recommendForMovies(model, o.movies, o.n);
+    if (result.fallback) console.log("no likes for this user: the most popular movies instead");
     console.log(recommendationTable(result.recommendations));
   });
 
@@ -128,21 +128,7 @@ program.command("export-neighbours")
   .option("--model-dir <dir>", "the trained model", DEFAULT_MODEL_DIR)
   .requiredOption("--out <file>", "the file to write (replaced atomically)")
   .action(async (o) => {
-    const { movies, neighbours } = await loadModel(o.modelDir);
-    const partial = `${o.out}.partial-${process.pid}`;
-    const out = createWriteStream(partial);
-    let lines = 0;
-    for (let m = 0; m < movies.movieId.length; m++) {
-      const start = neighbours.indptr[m], end = neighbours.indptr[m + 1];
-      if (start === end) continue;
-      const parts = [];
-      for (let p = start; p < end; p++) parts.push(`${movies.movieId[neighbours.indices[p]]}:${neighbours.sims[p].toFixed(6)}`);
-      if (!out.write(`${movies.movieId[m]}\t${parts.join(",")}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
-      lines++;
-    }
-    out.end();
-    await finished(out);
-    await rename(partial, o.out);
+    const lines = await writeNeighbours(await loadModel(o.modelDir), o.out);
     console.log(`${lines} movies with neighbours written to ${o.out}`);
   });
 

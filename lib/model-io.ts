@@ -1,11 +1,14 @@
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { unlinkSync } from "node:fs";
+import { link, lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { FileInfo } from "./ingest";
 import type { Neighbours } from "./neighbours";
 import type { Params } from "./params";
 import { popularOrder } from "./recommend";
 
-export const MODEL_FORMAT = 1;
+/** 2: every array carries its SHA-256; the directory is published as a symlink to a versioned sibling. */
+export const MODEL_FORMAT = 2;
 
 /** Where commands write and read a model unless told otherwise. */
 export const DEFAULT_MODEL_DIR = "models/latest";
@@ -14,30 +17,112 @@ export const DEFAULT_MODEL_DIR = "models/latest";
 export interface Manifest {
   format: number;
   createdAt: string;
+  /** Which model is saved: refit on all ratings (served), or the evaluation model on train (`--no-refit`). */
+  fit: "all" | "train";
   params: Params;
   input: { source: string; files: FileInfo[] };
   counts: Record<string, number>;
   timings: Record<string, number>;
+  /** The evaluation on test (spec step 12), whichever fit is saved. */
   metrics: Record<string, number>;
   baseline?: Record<string, number>;
   /** The grid `tune` scored on the validation split, when the model came from it. */
   tuning?: Record<string, number | string>[];
-  arrays: Record<string, { type: ArrayType; length: number }>;
+  arrays: Record<string, { type: ArrayType; length: number; sha256: string }>;
 }
 
 type ArrayType = "int32" | "float32" | "uint8";
+type TypedArray = Int32Array | Float32Array | Uint8Array;
 
-/** A trained model: the movie table, the neighbours and each user's train ratings, all by *_enc. */
+/** A trained model: the movie table, the neighbours and each user's ratings (all, or train's with fit "train"), all by *_enc. */
 export interface Model {
   manifest: Manifest;
   movies: { movieId: Int32Array; title: string[]; genres: string[]; likes: Int32Array };
   neighbours: Neighbours;
   users: { userId: Int32Array; indptr: Int32Array; indices: Int32Array; liked: Uint8Array };
-  /** Derived on load: movies by train likes, for the popular fallback. */
+  /** Derived on load: movies by likes, for the popular fallback. */
   popular: Int32Array;
 }
 
-type Arrays = Record<string, Int32Array | Float32Array | Uint8Array>;
+export type SavedModel = Omit<Model, "manifest" | "popular"> & { manifest: Omit<Manifest, "arrays" | "format"> };
+
+export class ModelFormatError extends Error {
+  override name = "ModelFormatError";
+}
+
+/** The directory cannot be written: it is not ours to replace, or another process is writing it. */
+export class ModelDirError extends Error {
+  override name = "ModelDirError";
+}
+
+type Arrays = Record<string, TypedArray>;
+
+/** Says what is wrong with array `x`, given the arrays checked before it (table order), or nothing. */
+type Check = (x: TypedArray, a: Arrays) => string | undefined;
+
+/**
+ * Every array a model holds, in the order they are checked: its file is `<name>.bin`, never a name from
+ * model.json. A new array is one row here and one line in arraysOf / modelOf.
+ */
+const ARRAYS: Record<string, { type: ArrayType; check: Check }> = {
+  "movies.movieId": { type: "int32", check: (x) => increasing(x, 0, x.length) },
+  "movies.likes": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a)) ?? each(x, (v) => v >= 0, "negative") },
+  "movies.title.offsets": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "movies.title.bytes") },
+  "movies.title.bytes": { type: "uint8", check: () => undefined },
+  "movies.genres.offsets": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "movies.genres.bytes") },
+  "movies.genres.bytes": { type: "uint8", check: () => undefined },
+  "neighbours.indptr": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "neighbours.indices") },
+  "neighbours.indices": { type: "int32", check: (x, a) => rows(a["neighbours.indptr"],
+    (m, p) => (x[p] >= 0 && x[p] < nMovies(a) && x[p] !== m ? undefined : `movie ${m}'s neighbour ${x[p]} at ${p} is out of range or itself`)) },
+  "neighbours.sims": { type: "float32", check: (x, a) => lengthIs(x, a["neighbours.indices"].length)
+    ?? rows(a["neighbours.indptr"], (m, p, start) => (Number.isFinite(x[p]) && x[p] > 0 && (p === start || x[p] <= x[p - 1])
+      ? undefined : `movie ${m}'s sim ${x[p]} at ${p} is not finite, > 0 and at most the one before`)) },
+  "users.userId": { type: "int32", check: (x) => increasing(x, 0, x.length) },
+  "users.indptr": { type: "int32", check: (x, a) => lengthIs(x, a["users.userId"].length + 1) ?? offsets(x, a, "users.indices") },
+  "users.indices": { type: "int32", check: (x, a) => rows(a["users.indptr"], (u, p, start) => (x[p] >= 0 && x[p] < nMovies(a) && (p === start || x[p] > x[p - 1])
+      ? undefined : `user ${u}'s movie ${x[p]} at ${p} is out of range or not after the one before`)) },
+  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? each(x, (v) => v === 0 || v === 1, "not 0 or 1") },
+};
+const nMovies = (a: Arrays) => a["movies.movieId"].length;
+
+const lengthIs = (x: TypedArray, n: number) => (x.length === n ? undefined : `has length ${x.length}, expected ${n}`);
+
+function each(x: TypedArray, ok: (v: number) => boolean, what: string): string | undefined {
+  for (let i = 0; i < x.length; i++) if (!ok(x[i])) return `value ${x[i]} at ${i} is ${what}`;
+  return undefined;
+}
+
+function increasing(x: TypedArray, from: number, to: number): string | undefined {
+  for (let i = from + 1; i < to; i++) if (!(x[i] > x[i - 1])) return `value ${x[i]} at ${i} is not above the one before`;
+  return undefined;
+}
+
+/** Row pointers into array `into`: start at 0, never decrease, end at its length (strings' bytes decode later). */
+function offsets(ptr: TypedArray, a: Arrays, into: string): string | undefined {
+  if (ptr[0] !== 0) return `starts at ${ptr[0]}, expected 0`;
+  for (let i = 1; i < ptr.length; i++) if (ptr[i] < ptr[i - 1]) return `decreases at ${i} (${ptr[i - 1]} then ${ptr[i]})`;
+  const n = a[into].length;
+  return ptr[ptr.length - 1] === n ? undefined : `ends at ${ptr[ptr.length - 1]}, expected ${into}'s length ${n}`;
+}
+
+function rows(ptr: TypedArray, ok: (row: number, p: number, start: number) => string | undefined): string | undefined {
+  for (let r = 0; r + 1 < ptr.length; r++) {
+    for (let p = ptr[r]; p < ptr[r + 1]; p++) {
+      const problem = ok(r, p, ptr[r]);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
+}
+
+/** Checks every array against the table, in order; `file` names an array's file in the message. */
+function checkArrays(a: Arrays, file: (name: string) => string): void {
+  for (const [name, { type, check }] of Object.entries(ARRAYS)) {
+    if (typeOf(a[name]) !== type) throw new ModelFormatError(`${file(name)}: expected ${type}, got ${typeOf(a[name])}`);
+    const problem = check(a[name], a);
+    if (problem) throw new ModelFormatError(`${file(name)}: ${problem}`);
+  }
+}
 
 function arraysOf(model: Omit<Model, "manifest" | "popular">): Arrays {
   const title = encodeStrings(model.movies.title), genres = encodeStrings(model.movies.genres);
@@ -58,68 +143,17 @@ function arraysOf(model: Omit<Model, "manifest" | "popular">): Arrays {
   };
 }
 
-/**
- * Writes model.json and one .bin per array into a fresh directory beside `dir`, then swaps it in:
- * a crash leaves either the old model or the new one, never a mix.
- */
-export async function saveModel(dir: string, model: Omit<Model, "manifest" | "popular"> & { manifest: Omit<Manifest, "arrays" | "format"> }): Promise<void> {
-  const target = path.resolve(dir);
-  const staging = `${target}.partial-${process.pid}`;
-  const previous = `${target}.previous-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  const arrays = arraysOf(model);
-  const manifest: Manifest = { format: MODEL_FORMAT, ...model.manifest, arrays: {} };
-  for (const [name, array] of Object.entries(arrays)) {
-    manifest.arrays[name] = { type: typeOf(array), length: array.length };
-    await writeFile(path.join(staging, `${name}.bin`), new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
-  }
-  await writeFile(path.join(staging, "model.json"), JSON.stringify(manifest, null, 2) + "\n");
-  const hadOld = await rename(target, previous).then(() => true, (e: NodeJS.ErrnoException) => {
-    if (e.code === "ENOENT") return false;
-    throw e;
-  });
-  await rename(staging, target);
-  if (hadOld) await rm(previous, { recursive: true, force: true });
-}
-
-export class ModelFormatError extends Error {
-  override name = "ModelFormatError";
-}
-
-/** Reads a model written by saveModel, checking every array against model.json. */
-export async function loadModel(dir: string): Promise<Model> {
-  const manifestFile = path.join(dir, "model.json");
-  const manifest = JSON.parse(await readFile(manifestFile, "utf8")) as Manifest;
-  if (manifest.format !== MODEL_FORMAT) {
-    throw new ModelFormatError(`${manifestFile}: expected format ${MODEL_FORMAT}, got ${manifest.format}`);
-  }
-  const a: Arrays = {};
-  for (const [name, { type, length }] of Object.entries(manifest.arrays)) {
-    const file = path.join(dir, `${name}.bin`);
-    const bytes = await readFile(file);
-    const array = type === "int32" ? new Int32Array(length) : type === "float32" ? new Float32Array(length) : new Uint8Array(length);
-    if (bytes.length !== array.byteLength) {
-      throw new ModelFormatError(`${file}: expected ${array.byteLength} bytes (${length} ${type}), got ${bytes.length}`);
-    }
-    new Uint8Array(array.buffer).set(bytes);
-    a[name] = array;
-  }
-  const movieId = a["movies.movieId"] as Int32Array;
+function modelOf(manifest: Manifest, a: Arrays, file: (name: string) => string): Model {
   const likes = a["movies.likes"] as Int32Array;
-  const model: Model = {
+  return {
     manifest,
     movies: {
-      movieId,
+      movieId: a["movies.movieId"] as Int32Array,
       likes,
-      title: decodeStrings(a["movies.title.offsets"] as Int32Array, a["movies.title.bytes"] as Uint8Array),
-      genres: decodeStrings(a["movies.genres.offsets"] as Int32Array, a["movies.genres.bytes"] as Uint8Array),
+      title: decodeStrings(a["movies.title.offsets"] as Int32Array, a["movies.title.bytes"] as Uint8Array, file("movies.title.bytes")),
+      genres: decodeStrings(a["movies.genres.offsets"] as Int32Array, a["movies.genres.bytes"] as Uint8Array, file("movies.genres.bytes")),
     },
-    neighbours: {
-      indptr: a["neighbours.indptr"] as Int32Array,
-      indices: a["neighbours.indices"] as Int32Array,
-      sims: a["neighbours.sims"] as Float32Array,
-    },
+    neighbours: { indptr: a["neighbours.indptr"] as Int32Array, indices: a["neighbours.indices"] as Int32Array, sims: a["neighbours.sims"] as Float32Array },
     users: {
       userId: a["users.userId"] as Int32Array,
       indptr: a["users.indptr"] as Int32Array,
@@ -128,21 +162,371 @@ export async function loadModel(dir: string): Promise<Model> {
     },
     popular: popularOrder(likes),
   };
-  const nMovies = movieId.length, nUsers = model.users.userId.length;
-  const checks: [string, number, number][] = [
-    ["neighbours.indptr", model.neighbours.indptr.length, nMovies + 1],
-    ["users.indptr", model.users.indptr.length, nUsers + 1],
-    ["neighbours.sims", model.neighbours.sims.length, model.neighbours.indices.length],
-    ["users.liked", model.users.liked.length, model.users.indices.length],
-    ["movies.title", model.movies.title.length, nMovies],
-  ];
-  for (const [name, got, expected] of checks) {
-    if (got !== expected) throw new ModelFormatError(`${dir}: ${name} has length ${got}, expected ${expected}`);
-  }
-  return model;
 }
 
-function typeOf(array: Int32Array | Float32Array | Uint8Array): ArrayType {
+/** The steps of saveModel, told to `onStep` when each is done (tests stop a writer there). */
+export type SaveStep = "staged" | "versioned" | "linked" | "swapped";
+
+export interface SaveOptions {
+  onStep?: (step: SaveStep) => void | Promise<void>;
+}
+
+/**
+ * Publishes the model at `dir` atomically: writes model.json and one .bin per array into a staging
+ * directory beside it, renames that to a versioned sibling `<dir>.v-<time>-<pid>`, and renames a
+ * symlink to it over `dir`. Readers see the old model or the new one, whatever is killed when.
+ * Refuses a model without neighbours or one loadModel would refuse, and a `dir` that is not ours.
+ */
+export async function saveModel(dir: string, model: SavedModel, { onStep }: SaveOptions = {}): Promise<void> {
+  const target = path.resolve(dir);
+  const arrays = arraysOf(model);
+  if (arrays["neighbours.indices"].length === 0) {
+    throw new ModelDirError(`refusing to write a model with no neighbours to ${dir}: no two movies share a like in the training data`);
+  }
+  checkArrays(arrays, (name) => `model to write to ${dir}: ${name}`);
+  const release = await lockModelDir(dir);
+  try {
+    const previous = await replaceable(target, dir);
+    const staging = `${target}.partial-${process.pid}`;
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging);
+    const manifest: Manifest = { format: MODEL_FORMAT, ...model.manifest, arrays: {} };
+    try {
+      for (const [name, array] of Object.entries(arrays)) {
+        const bytes = bytesOf(array);
+        manifest.arrays[name] = { type: typeOf(array), length: array.length, sha256: sha256(bytes) };
+        await writeDurably(path.join(staging, `${name}.bin`), bytes);
+      }
+      await writeDurably(path.join(staging, "model.json"), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
+      await syncDir(staging);
+      await onStep?.("staged");
+      const version = `${target}.v-${new Date().toISOString().replace(/[-:.]/g, "")}-${process.pid}`;
+      await rename(staging, version);
+      await onStep?.("versioned");
+      const link = `${target}.link-${process.pid}`;
+      await rm(link, { force: true });
+      await symlink(path.basename(version), link);
+      await onStep?.("linked");
+      // A directory cannot be swapped for a symlink in one rename: an empty one goes, an old-layout model moves aside (once).
+      if (previous?.layout === "empty") await rmdir(target);
+      if (previous?.layout === "directory") await rename(target, `${target}.v-0-migrated-${process.pid}`);
+      await rename(link, target);
+      await syncDir(path.dirname(target));
+      await onStep?.("swapped");
+      await removeOldVersions(target, path.basename(version));
+    } catch (e) {
+      await rm(staging, { recursive: true, force: true });
+      throw e;
+    }
+  } finally {
+    await release();
+  }
+}
+
+/** Lock files this process holds, with how many callers hold each. */
+const held = new Map<string, number>();
+let releasedAtExit = false;
+
+/**
+ * Takes `<dir>.lock` for this process (till the returned release, or exit) after checking that `dir`
+ * is absent or a model of ours, and removes what killed writers left beside it. A CLI calls it before
+ * any work, so a second writer fails at once, naming the first. Re-entrant within a process.
+ */
+export async function lockModelDir(dir: string): Promise<() => Promise<void>> {
+  const target = path.resolve(dir), lockFile = `${target}.lock`;
+  if (held.has(lockFile)) {
+    held.set(lockFile, held.get(lockFile)! + 1);
+    return async () => void held.set(lockFile, held.get(lockFile)! - 1);
+  }
+  await replaceable(target, dir);
+  const parent = path.dirname(target);
+  await mkdir(parent, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new ModelDirError(`cannot create the directory of ${dir}: ${e.code ?? e.message}`);
+  });
+  await takeLock(lockFile, dir);
+  if (!releasedAtExit) process.once("exit", () => held.forEach((_, file) => unlinkQuietly(file)));
+  releasedAtExit = true;
+  held.set(lockFile, 1);
+  await removeStale(target);
+  return async () => {
+    const count = held.get(lockFile)! - 1;
+    if (count > 0) held.set(lockFile, count);
+    else {
+      held.delete(lockFile);
+      await rm(lockFile, { force: true });
+    }
+  };
+}
+
+const unlinkQuietly = (file: string) => {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+};
+
+/** Creates the lock with our pid in one step (link), taking over a lock whose process is dead. */
+async function takeLock(lockFile: string, dir: string): Promise<void> {
+  const mine = `${lockFile}.${process.pid}`;
+  await writeFile(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(mine, lockFile);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new ModelDirError(`cannot lock ${dir} (${lockFile}): ${(e as NodeJS.ErrnoException).code}`);
+      }
+      const holder = await lockHolder(lockFile);
+      if (holder === undefined) throw new ModelDirError(`cannot lock ${dir}: ${lockFile} exists but is not a lock of ours (no pid in it); remove it if nothing writes the model`);
+      if (alive(holder) || attempt >= 3) {
+        throw new ModelDirError(`${dir} is being written by process ${holder} (lock ${lockFile}); wait for it to finish, or remove the lock if that process is not ours`);
+      }
+      // Stale: its writer died. Taken aside by rename so that two processes cannot both remove a fresh lock.
+      const aside = `${lockFile}.stale-${process.pid}`;
+      if (await rename(lockFile, aside).then(() => true, () => false)) {
+        const now = await lockHolder(aside);
+        if (now !== holder) await link(aside, lockFile).catch(() => undefined);
+        await rm(aside, { force: true });
+      }
+    }
+  } finally {
+    await rm(mine, { force: true });
+  }
+}
+
+async function lockHolder(lockFile: string): Promise<number | undefined> {
+  const text = await readFile(lockFile, "utf8").catch(() => "");
+  return /^\d+\n$/.test(text) ? Number(text) : undefined;
+}
+
+/** A pid of ours is not alive: a lock or staging with it comes from an earlier process (a container reuses pids). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes staging, links, lock attempts and moved-aside models that processes which died left beside `target`. */
+async function removeStale(target: string): Promise<void> {
+  const base = path.basename(target), parent = path.dirname(target);
+  const pattern = new RegExp(`^${escapeRegExp(base)}\\.(?:partial-|link-|previous-|lock\\.|lock\\.stale-)(\\d+)$`);
+  for (const name of await readdir(parent)) {
+    const m = pattern.exec(name);
+    if (m && !alive(Number(m[1]))) await rm(path.join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/** After a swap, removes our other versions beside `target` (the current one's readers retry on the new one). */
+async function removeOldVersions(target: string, current: string): Promise<void> {
+  const base = path.basename(target), parent = path.dirname(target);
+  for (const name of await readdir(parent)) {
+    const version = path.join(parent, name);
+    if (name !== current && name.startsWith(`${base}.v-`) && (await ourModelDir(version))) await rm(version, { recursive: true, force: true });
+  }
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * What is at `target` if it may be replaced: nothing, an empty directory, a symlink to a model of ours,
+ * or an old-layout directory of ours. Anything else (a data folder, a file, a directory with other files) is refused.
+ */
+async function replaceable(target: string, dir: string): Promise<{ layout: "symlink" | "directory" | "empty" } | undefined> {
+  const info = await lstat(target).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw new ModelDirError(`cannot use ${dir} as the model directory: ${e.code}`);
+  });
+  if (!info) return undefined;
+  const refuse = (what: string) => new ModelDirError(`refusing to replace ${dir}: ${what}; give a new path, or the directory of a model this project wrote`);
+  if (info.isSymbolicLink()) {
+    const to = await readlink(target);
+    if (to.startsWith(`${path.basename(target)}.v-`) && !to.includes("/")) return { layout: "symlink" };
+    if (await ourModelDir(target)) return { layout: "symlink" };
+    throw refuse(`it is a symlink to ${to}, which holds no model of this project`);
+  }
+  if (!info.isDirectory()) throw refuse("it is a file, not a model directory");
+  if ((await readdir(target)).length === 0) return { layout: "empty" };
+  if (!(await ourModelDir(target))) throw refuse("it is a directory that holds no model.json of this project, or holds other files too");
+  return { layout: "directory" };
+}
+
+/** A directory holding a model.json with our format field and nothing but model.json and array files. */
+async function ourModelDir(dir: string): Promise<boolean> {
+  try {
+    const info = await stat(path.join(dir, "model.json"));
+    if (!info.isFile() || info.size > MAX_MANIFEST_BYTES) return false;
+    const manifest = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8"));
+    if (typeof manifest?.format !== "number" || typeof manifest.arrays !== "object") return false;
+    const ours = new Set(["model.json", ...Object.keys(ARRAYS).map((name) => `${name}.bin`)]);
+    return (await readdir(dir)).every((name) => ours.has(name));
+  } catch {
+    return false;
+  }
+}
+
+const MAX_MANIFEST_BYTES = 16 << 20;
+
+/** Reads a model written by saveModel, checking model.json, each array's size and SHA-256, and the structure. */
+export async function loadModel(dir: string): Promise<Model> {
+  for (let attempt = 0; ; attempt++) {
+    const real = await modelDirOf(dir);
+    try {
+      return await loadFrom(real, dir);
+    } catch (e) {
+      // A writer swapped in a new version and removed this one while we read it: read the new one.
+      if (attempt < 3 && (await realpath(dir).catch(() => real)) !== real) continue;
+      throw e;
+    }
+  }
+}
+
+async function modelDirOf(dir: string): Promise<string> {
+  const real = await realpath(dir).catch((e: NodeJS.ErrnoException) => {
+    throw new ModelFormatError(e.code === "ENOENT" ? `${dir}: no model there (train one first)` : `${dir}: cannot open the model directory (${e.code})`);
+  });
+  if (!(await stat(real)).isDirectory()) throw new ModelFormatError(`${dir}: expected a model directory, got a file`);
+  return real;
+}
+
+async function loadFrom(real: string, dir: string): Promise<Model> {
+  const manifestFile = path.join(dir, "model.json");
+  const manifest = await readManifest(path.join(real, "model.json"), manifestFile);
+  const file = (name: string) => path.join(dir, `${name}.bin`);
+  const a: Arrays = {};
+  for (const [name, { type }] of Object.entries(ARRAYS)) {
+    const { length, sha256: sum } = manifest.arrays[name];
+    a[name] = await readArray(path.join(real, `${name}.bin`), file(name), type, length);
+    if (sha256(bytesOf(a[name])) !== sum) throw new ModelFormatError(`${file(name)}: SHA-256 differs from model.json's: the file was changed or corrupted`);
+  }
+  checkArrays(a, file);
+  return modelOf(manifest, a, file);
+}
+
+async function readManifest(real: string, file: string): Promise<Manifest> {
+  const info = await stat(real).catch((e: NodeJS.ErrnoException) => {
+    throw new ModelFormatError(`${file}: ${e.code === "ENOENT" ? "missing: not a model directory" : `cannot read (${e.code})`}`);
+  });
+  if (!info.isFile() || info.size > MAX_MANIFEST_BYTES) throw new ModelFormatError(`${file}: expected a JSON file of at most ${MAX_MANIFEST_BYTES} bytes`);
+  const text = await readFile(real, "utf8");
+  if (text.trim() === "") throw new ModelFormatError(`${file}: empty`);
+  let m: Record<string, any>;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new ModelFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const bad = (what: string) => new ModelFormatError(`${file}: ${what}`);
+  if (typeof m !== "object" || m === null || Array.isArray(m)) throw bad("expected a JSON object");
+  if (typeof m.format !== "number") throw bad("no format field: not a model of this project");
+  if (m.format !== MODEL_FORMAT) {
+    throw bad(`format ${m.format}, expected ${MODEL_FORMAT}${m.format < MODEL_FORMAT ? ": written by an older version, train the model again" : ": written by a newer version"}`);
+  }
+  for (const field of ["params", "input", "counts", "timings", "metrics", "arrays"]) {
+    if (typeof m[field] !== "object" || m[field] === null) throw bad(`expected an object "${field}", got ${JSON.stringify(m[field]) ?? "none"}`);
+  }
+  for (const name of Object.keys(m.arrays)) {
+    if (!(name in ARRAYS)) throw bad(`unknown array ${JSON.stringify(name).slice(0, 80)} (expected ${Object.keys(ARRAYS).join(", ")})`);
+  }
+  for (const [name, { type }] of Object.entries(ARRAYS)) {
+    const entry = m.arrays[name];
+    if (typeof entry !== "object" || entry === null) throw bad(`no entry for array "${name}"`);
+    if (entry.type !== type) throw bad(`array "${name}" has type ${JSON.stringify(entry.type)}, expected "${type}"`);
+    if (!Number.isSafeInteger(entry.length) || entry.length < 0) throw bad(`array "${name}" has length ${JSON.stringify(entry.length)}, expected a count >= 0`);
+    if (typeof entry.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(entry.sha256)) throw bad(`array "${name}" has no SHA-256 (64 hex digits)`);
+  }
+  return m as Manifest;
+}
+
+async function readArray(real: string, file: string, type: ArrayType, length: number): Promise<TypedArray> {
+  const bytes = length * (type === "uint8" ? 1 : 4);
+  const info = await stat(real).catch((e: NodeJS.ErrnoException) => {
+    throw new ModelFormatError(`${file}: ${e.code === "ENOENT" ? "missing" : `cannot read (${e.code})`}`);
+  });
+  if (!info.isFile() || info.size !== bytes) {
+    throw new ModelFormatError(`${file}: expected ${bytes} bytes (${length} ${type}), got ${info.isFile() ? info.size : "not a file"}`);
+  }
+  const array = type === "int32" ? new Int32Array(length) : type === "float32" ? new Float32Array(length) : new Uint8Array(length);
+  const handle = await open(real, "r");
+  try {
+    const view = bytesOf(array);
+    for (let done = 0; done < bytes;) {
+      const { bytesRead } = await handle.read(view, done, bytes - done, done);
+      if (bytesRead === 0) throw new ModelFormatError(`${file}: ended at byte ${done} of ${bytes}`);
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return array;
+}
+
+/** Writes every neighbour list as `movieId<TAB>neighbourMovieId:sim,...` to `out` via a file beside it; returns the lines. */
+export async function writeNeighbours(model: Pick<Model, "movies" | "neighbours">, out: string): Promise<number> {
+  const parent = await stat(path.dirname(path.resolve(out))).catch(() => undefined);
+  if (!parent?.isDirectory()) throw new Error(`${out}: the directory ${path.dirname(out)} does not exist`);
+  const info = await lstat(out).catch(() => undefined);
+  if (info && !info.isFile()) throw new Error(`${out}: refusing to replace it, it is ${info.isDirectory() ? "a directory" : "not a regular file"}`);
+  const { movies, neighbours } = model;
+  const partial = `${out}.partial-${process.pid}`;
+  try {
+    await rm(partial, { force: true });
+    const handle = await open(partial, "wx");
+    let lines = 0, chunk = "";
+    try {
+      for (let m = 0; m < movies.movieId.length; m++) {
+        const start = neighbours.indptr[m], end = neighbours.indptr[m + 1];
+        if (start === end) continue;
+        const parts = [];
+        for (let p = start; p < end; p++) parts.push(`${movies.movieId[neighbours.indices[p]]}:${neighbours.sims[p].toFixed(6)}`);
+        chunk += `${movies.movieId[m]}\t${parts.join(",")}\n`;
+        lines++;
+        if (chunk.length > 1 << 20) {
+          await handle.write(chunk);
+          chunk = "";
+        }
+      }
+      await handle.write(chunk);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await rename(partial, out);
+    return lines;
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw new Error(`${out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(file, "wx");
+  try {
+    await handle.writeFile(bytes);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const bytesOf = (array: TypedArray) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+function typeOf(array: TypedArray): ArrayType {
   return array instanceof Int32Array ? "int32" : array instanceof Float32Array ? "float32" : "uint8";
 }
 
@@ -153,7 +537,13 @@ function encodeStrings(strings: string[]): { offsets: Int32Array; bytes: Uint8Ar
   return { offsets, bytes: Buffer.concat(parts) };
 }
 
-function decodeStrings(offsets: Int32Array, bytes: Uint8Array): string[] {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Array.from({ length: offsets.length - 1 }, (_, i) => buf.toString("utf8", offsets[i], offsets[i + 1]));
+function decodeStrings(offsets: Int32Array, bytes: Uint8Array, file: string): string[] {
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  return Array.from({ length: offsets.length - 1 }, (_, i) => {
+    try {
+      return utf8.decode(bytes.subarray(offsets[i], offsets[i + 1]));
+    } catch {
+      throw new ModelFormatError(`${file}: string ${i} (bytes ${offsets[i]}..${offsets[i + 1]}) is not valid UTF-8`);
+    }
+  });
 }

@@ -84,7 +84,7 @@ export function rankFromHistory(
   return { movies: movies.slice(0, got), scores: scores.slice(0, got), fallback: null };
 }
 
-/** The n most-liked train movies not excluded (the popularity baseline and the empty-history fallback). */
+/** The n most-liked movies not excluded (the popularity baseline and the empty-history fallback). */
 function rankPopular(popular: Int32Array, excluded: Int32Array, stamp: number, n: number): Omit<Ranking, "fallback"> {
   const movies: number[] = [];
   for (let i = 0; i < popular.length && movies.length < n; i++) if (excluded[popular[i]] !== stamp) movies.push(popular[i]);
@@ -106,6 +106,9 @@ export function popularOrder(likes: Int32Array): Int32Array {
   return Int32Array.from(order);
 }
 
+/** What answering needs of a model: all but its manifest. */
+type Served = Omit<Model, "manifest">;
+
 /** A recommended movie as the CLI and the server show it. */
 export interface Recommendation {
   movieId: number;
@@ -121,7 +124,7 @@ export class UnknownIdError extends Error {
   }
 }
 
-function describe(model: Model, ranking: Ranking): { recommendations: Recommendation[]; fallback: null | "popular" } {
+function describe(model: Served, ranking: Ranking): { recommendations: Recommendation[]; fallback: null | "popular" } {
   const { movies } = model;
   const recommendations = Array.from(ranking.movies, (m, i) => ({
     movieId: movies.movieId[m],
@@ -132,35 +135,47 @@ function describe(model: Model, ranking: Ranking): { recommendations: Recommenda
   return { recommendations, fallback: ranking.fallback };
 }
 
-/** Recommendations for a known user from their train history (spec step 10). */
-export function recommendForUser(model: Model, userId: number, n: number) {
+/** A user's stored ratings and likes (all of them in a refit model, spec step 13), by movieId_enc ascending. */
+export function historyOf(model: Served, userId: number): { rated: Int32Array; liked: Int32Array } {
   const u = indexOf(model.users.userId, userId);
   if (u < 0) throw new UnknownIdError("userId", [userId]);
   const { indptr, indices, liked } = model.users;
   const rated = indices.subarray(indptr[u], indptr[u + 1]);
-  const history = rated.filter((_, i) => liked[indptr[u] + i] === 1);
-  return describe(model, rankFromHistory(model.neighbours, model.popular, history, rated, n));
+  return { rated, liked: rated.filter((_, i) => liked[indptr[u] + i] === 1) };
 }
 
-/** Recommendations for someone who liked `movieIds` (a user the model has not seen). */
-export function recommendForMovies(model: Model, movieIds: number[], n: number) {
-  const encs = movieIds.map((id) => indexOf(model.movies.movieId, id));
-  const unknown = movieIds.filter((_, i) => encs[i] < 0);
-  if (unknown.length > 0) throw new UnknownIdError("movieId", unknown);
-  const history = Int32Array.from(new Set(encs)).sort();
+/**
+ * Recommendations for a known user (spec step 10 over their stored history), who may just have liked
+ * `likedNow` too: those join the history, and every movie rated or liked is excluded.
+ */
+export function recommendForUser(model: Served, userId: number, n: number, likedNow: number[] = []) {
+  const { rated, liked } = historyOf(model, userId);
+  const now = movieEncs(model, likedNow);
+  const history = now.length ? union(liked, now) : liked;
+  return describe(model, rankFromHistory(model.neighbours, model.popular, history, now.length ? union(rated, now) : rated, n));
+}
+
+/** Recommendations for someone who liked `movieIds` (a user the model has not seen); those are excluded. */
+export function recommendForMovies(model: Served, movieIds: number[], n: number) {
+  const history = union(movieEncs(model, movieIds));
   return describe(model, rankFromHistory(model.neighbours, model.popular, history, history, n));
 }
 
+/** movieId_enc of each id; unknown ids throw, all of them named. */
+function movieEncs(model: Served, movieIds: number[]): Int32Array {
+  const encs = Int32Array.from(movieIds, (id) => indexOf(model.movies.movieId, id));
+  const unknown = movieIds.filter((_, i) => encs[i] < 0);
+  if (unknown.length > 0) throw new UnknownIdError("movieId", unknown);
+  return encs;
+}
+
+/** Distinct movies of the lists, ascending (the order spec step 10 sums in). */
+const union = (...lists: ArrayLike<number>[]) => Int32Array.from(new Set(lists.flatMap((l) => Array.from(l)))).sort();
+
 /** A movie's stored neighbours (spec step 11), the first n. */
-export function similarTo(model: Model, movieId: number, n: number) {
-  const m = movieEnc(model, movieId);
+export function similarTo(model: Served, movieId: number, n: number) {
+  const m = movieEncs(model, [movieId])[0];
   const { indptr, indices, sims } = model.neighbours;
   const end = Math.min(indptr[m + 1], indptr[m] + n);
   return describe(model, { movies: indices.slice(indptr[m], end), scores: Float64Array.from(sims.subarray(indptr[m], end)), fallback: null });
-}
-
-function movieEnc(model: Model, movieId: number): number {
-  const m = indexOf(model.movies.movieId, movieId);
-  if (m < 0) throw new UnknownIdError("movieId", [movieId]);
-  return m;
 }

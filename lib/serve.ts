@@ -13,9 +13,11 @@ export const BODY_LIMIT = 1.5 * 1024 * 1024;
 const MAX_BATCH = 100;
 
 const n = { type: "integer", minimum: 1, maximum: 100, default: DEFAULTS.n };
+const movieIds = { type: "array", items: { type: "integer" } };
 const kinds = {
-  userId: { userId: { type: "integer" }, n },
-  movieIds: { movieIds: { type: "array", items: { type: "integer" } }, n },
+  // a known user, who may just have liked movieIds too
+  userId: { userId: { type: "integer" }, movieIds, n },
+  movieIds: { movieIds, userId: { type: "integer" }, n },
   similarTo: { similarTo: { type: "integer" }, n },
 };
 // anyOf + if/then rather than oneOf: a bad body then fails in one branch, and the error names the field at fault.
@@ -32,7 +34,7 @@ const scoreBody = exactlyOneOf({
   batch: { batch: { type: "array", minItems: 1, maxItems: MAX_BATCH, items: exactlyOneOf(kinds) } },
 });
 
-type Single = { userId: number; n: number } | { movieIds: number[]; n: number } | { similarTo: number; n: number };
+type Single = { userId: number; movieIds?: number[]; n: number } | { movieIds: number[]; n: number } | { similarTo: number; n: number };
 type ScoreRequest = Single | { batch: Single[] };
 type Answer = ReturnType<typeof recommendForUser>;
 
@@ -71,7 +73,7 @@ const preview = (x: unknown) => {
 const statusOf = (e: UnknownIdError) => (e.kind === "userId" ? 404 : 400);
 
 function answer(model: Model, request: Single): Answer {
-  if ("userId" in request) return recommendForUser(model, request.userId, request.n);
+  if ("userId" in request) return recommendForUser(model, request.userId, request.n, request.movieIds);
   if ("movieIds" in request) return recommendForMovies(model, request.movieIds, request.n);
   return similarTo(model, request.similarTo, request.n);
 }
@@ -224,7 +226,8 @@ export function serveCommand(): Command {
     .option("--quiet", "no log line per request")
     .addHelpText("after", `
 POST /score takes one of
-  {"userId": 99802, "n": 10}          a known user's train history
+  {"userId": 99802, "n": 10}          a known user's history (every movie they rated is excluded)
+  {"userId": 99802, "movieIds": [1]}   the same user, who just liked these movies too
   {"movieIds": [1, 50, 296], "n": 10}  someone who liked these movies
   {"similarTo": 1, "n": 10}           a movie's neighbours
   {"batch": [ ...up to ${MAX_BATCH} of the above... ]}

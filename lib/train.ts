@@ -19,6 +19,8 @@ export interface TrainOptions {
   source?: string;
   /** Worker threads for neighbours and evaluation; default: the cores available. */
   threads?: number;
+  /** Refit on all ratings for the saved model (spec step 13); false saves the evaluation model. Default true. */
+  refit?: boolean;
 }
 
 export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format"> };
@@ -63,14 +65,18 @@ export interface Prepared {
   trainRated: Csr;
 }
 
-/** Runs every step of the spec on a MovieLens directory: ingest to evaluated model. */
+/**
+ * Runs every step of the spec on a MovieLens directory: the evaluation on the split (steps 1-12), then
+ * the refit on all ratings that the saved model serves (step 13), unless `refit` is false.
+ */
 export async function train(dir: string, options: Partial<Params> = {}, trainOptions: TrainOptions = {}): Promise<TrainedModel> {
   const params = resolveParams(options);
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
   const neighbours = await fitNeighbours(data.X_movies, params, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, params, run);
-  return assemble(data, neighbours, params, { metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, params, run);
+  return assemble(data, served, params, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
 }
 
 /** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
@@ -138,24 +144,54 @@ export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Par
   }, (r) => `${fmt(r.metrics.users)} users, precision@${params.n} ${r.metrics.precision.toFixed(4)} (popularity ${r.baseline.precision.toFixed(4)})`);
 }
 
-/** Train likes per movie: the row lengths of X_movies. */
+/** Likes per movie: the row lengths of X_movies. */
 export const likesOf = (X_movies: Csr) => Int32Array.from({ length: X_movies.nRows }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
 
-/** The model to save: movie table, neighbours, users' train ratings, and the manifest. */
+/** What a saved model answers from: its likes (users x movies, and X_movies), each user's rated movies, the neighbours. */
+export interface Fit {
+  fit: "all" | "train";
+  likes: Csr;
+  X_movies: Csr;
+  rated: Csr;
+  neighbours: Neighbours;
+}
+
+/** The evaluation model as the one to save (`--no-refit`): train likes and train ratings. */
+export const trainFit = (data: Prepared, neighbours: Neighbours): Fit =>
+  ({ fit: "train", likes: data.X_train, X_movies: data.X_movies, rated: data.trainRated, neighbours });
+
+/** Spec step 13: steps 7-9 again on all ratings of the sampled users (train and test), same encoding and parameters. */
+export async function refit(data: Prepared, params: Params, run: Run): Promise<Fit> {
+  const { enc, liked } = data;
+  const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
+  const matrices = await run.stage("refit csr", () => {
+    const likes = csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked);
+    return { likes, X_movies: normalizeRows(transpose(likes)), rated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies) };
+  }, (r) => `X_all ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.likes.indices.length)} likes of ${fmt(r.rated.indices.length)} ratings`);
+  return { fit: "all", ...matrices, neighbours: await fitNeighbours(matrices.X_movies, params, run, "refit neighbours") };
+}
+
+/** The model to save: movie table, the served fit's neighbours and users' ratings, and the manifest with the evaluation. */
 export function assemble(
-  data: Prepared, neighbours: Neighbours, params: Params,
-  extra: { metrics: Metrics; baseline: Metrics; timings: Record<string, number>; source: string; tuning?: Manifest["tuning"] },
+  data: Prepared, served: Fit, params: Params,
+  extra: { evaluated: Neighbours; metrics: Metrics; baseline: Metrics; timings: Record<string, number>; source: string; tuning?: Manifest["tuning"] },
 ): TrainedModel {
-  const { enc, movies, X_movies, X_train, trainRated } = data;
-  const likes = likesOf(X_movies);
+  const { enc, movies } = data;
+  const { likes: X, rated, neighbours } = served;
+  const likes = likesOf(served.X_movies);
   const rowOf = new Map<number, number>();
   movies.movieId.forEach((id, row) => rowOf.set(id, row));
   return {
     manifest: {
       createdAt: new Date().toISOString(),
+      fit: served.fit,
       params,
       input: { source: extra.source, files: data.files },
-      counts: { ...data.counts, neighbours: neighbours.indices.length },
+      counts: {
+        ...data.counts,
+        trainNeighbours: extra.evaluated.indices.length,
+        ...(served.fit === "all" ? { allLikes: X.indices.length, allRatings: rated.indices.length, allNeighbours: neighbours.indices.length } : {}),
+      },
       timings: extra.timings,
       metrics: { ...extra.metrics },
       baseline: { ...extra.baseline },
@@ -168,18 +204,18 @@ export function assemble(
       genres: Array.from(enc.movieIds, (id) => movies.genres[rowOf.get(id)!]),
     },
     neighbours,
-    users: { userId: enc.userIds, indptr: trainRated.indptr, indices: trainRated.indices, liked: likedFlags(trainRated, X_train) },
+    users: { userId: enc.userIds, indptr: rated.indptr, indices: rated.indices, liked: likedFlags(rated, X) },
     popular: popularOrder(likes),
   };
 }
 
-/** 1 where a train rating (row-sorted) is also a train like. */
-function likedFlags(trainRated: Csr, X_train: Csr): Uint8Array {
-  const flags = new Uint8Array(trainRated.indices.length);
-  for (let u = 0; u < trainRated.nRows; u++) {
-    let q = X_train.indptr[u];
-    for (let p = trainRated.indptr[u]; p < trainRated.indptr[u + 1]; p++) {
-      if (q < X_train.indptr[u + 1] && X_train.indices[q] === trainRated.indices[p]) {
+/** 1 where a rating (row-sorted) is also a like. */
+function likedFlags(rated: Csr, X: Csr): Uint8Array {
+  const flags = new Uint8Array(rated.indices.length);
+  for (let u = 0; u < rated.nRows; u++) {
+    let q = X.indptr[u];
+    for (let p = rated.indptr[u]; p < rated.indptr[u + 1]; p++) {
+      if (q < X.indptr[u + 1] && X.indices[q] === rated.indices[p]) {
         flags[p] = 1;
         q++;
       }

@@ -5,7 +5,7 @@ import { type Params, resolveParams, type SimilarityName } from "./params";
 import { popularOrder } from "./recommend";
 import { splitRatings } from "./split";
 import {
-  assemble, evaluateTest, fitNeighbours, likesOf, prepare, type Prepared, runOf, type TrainedModel, type TrainOptions,
+  assemble, evaluateTest, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions,
 } from "./train";
 
 /** The values `tune` tries; every similarity setting is tried with every k. */
@@ -81,7 +81,8 @@ export function settingsOf(grid: Grid): Pick<Params, "similarity" | "shrink" | "
 
 /**
  * Scores every grid configuration on the validation split, calling onRow as each is done, then
- * trains the best by precision (the first of equals) on all of train and scores test once.
+ * trains the best by precision (the first of equals) on all of train and scores test once; the
+ * saved model is then refit on all ratings (spec step 13) unless `refit` is false.
  */
 export async function tune(
   dir: string, options: Partial<Params>, grid: Grid, trainOptions: TrainOptions & { onRow?: (row: TuningRow) => void; validFraction?: number } = {},
@@ -115,8 +116,9 @@ export async function tune(
   const chosen = resolveParams({ ...params, similarity: best.similarity as SimilarityName, shrink: best.shrink!, beta: best.beta!, k: best.k! });
   const neighbours = await fitNeighbours(data.X_movies, chosen, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, chosen, run);
-  const model = assemble(data, neighbours, chosen, {
-    metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, chosen, run);
+  const model = assemble(data, served, chosen, {
+    evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
     tuning: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as Record<string, number | string>),
   });
   return { model, rows, best };

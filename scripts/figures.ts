@@ -42,13 +42,13 @@ async function main(): Promise<void> {
   console.log(`figures from ${dir}`);
   const params = resolveParams({});
   const { movies } = await readMovies(path.join(dir, "movies.csv"));
-  const modelDir = await mkdtemp(path.join(os.tmpdir(), "figures-model-"));
+  const modelDir = path.join(await mkdtemp(path.join(os.tmpdir(), "figures-model-")), "model");
   let model: Model;
   try {
     await saveModel(modelDir, await train(dir, params));
     model = await loadModel(modelDir);
   } finally {
-    await rm(modelDir, { recursive: true, force: true });
+    await rm(path.dirname(modelDir), { recursive: true, force: true });
   }
   const userId = exampleUser(model);
   const movieId = model.movies.movieId[model.popular[0]];

@@ -95,6 +95,42 @@ test("parses https, az:// and path-style locations, keeping a SAS out of the des
   assert.throws(() => parseBlobLocation("https://acct.blob.core.windows.net/?sig=secret"), /expected a Blob location.*got "https:\/\/acct.blob.core.windows.net\/\?<SAS>"/);
 });
 
+test("item 3: a location whose host, account, container or prefix holds .., %2F.., backslashes, empty segments or control characters is refused", () => {
+  for (const location of ["http://127.0.0.1:1/devstoreaccount1/movielens/..%2F..%2Fescape", "http://127.0.0.1:1/devstoreaccount1/movielens/sets%2F..%2F..%2F..", "http://127.0.0.1:1/devstoreaccount1/movielens/%2F..%2Fx",
+    "http://127.0.0.1:1/devstoreaccount1/movielens/a%5C..%5C..%5Cx", "az://acct/c/%2Fetc/passwd", "az://acct/%2E%2E%2Fc/p", "http://../acct/c/p", "http://127.0.0.1:1/..%2F..%2Facct/c/p",
+    "https://acct.blob.core.windows.net/c/p%00x?sig=secret"]) {
+    assert.throws(() => parseBlobLocation(location), (e: Error) => e instanceof RangeError && /^Blob location ".*": the segment ".*" is not allowed/.test(e.message) && !e.message.includes("secret"), location);
+  }
+  assert.equal(parseBlobLocation("http://127.0.0.1:1/devstoreaccount1/movielens/sets/a..b/c.d").prefix, "sets/a..b/c.d");
+});
+
+test("item 3: fetchBlobs keeps to the cache folder whatever the location holds, and writes nothing elsewhere", async () => {
+  const cache = path.join(tmp, "cache-escape");
+  const saved = process.env.MOVIELENS_CACHE;
+  process.env.MOVIELENS_CACHE = cache;
+  try {
+    const location = { ...parseBlobLocation(`http://127.0.0.1:${port}/devstoreaccount1/movielens/sets/small`), prefix: `${"../".repeat(6)}escape_fetch` };
+    await assert.rejects(fetchBlobs(location, { service: via(port) }), /the segment "\.\." would lead outside the cache folder .*cache-escape\/blob$/);
+    await assert.rejects(fetchBlobs(parseBlobLocation(`http://127.0.0.1:${port}/devstoreaccount1/movielens/sets/small`), { service: via(port), files: ["../ratings.csv"] }),
+      /the file name "\.\.\/ratings\.csv" is not a plain name/);
+  } finally {
+    if (saved === undefined) delete process.env.MOVIELENS_CACHE;
+    else process.env.MOVIELENS_CACHE = saved;
+  }
+  assert.equal(existsSync(path.join(tmp, "escape_fetch")), false);
+});
+
+test("item 3: train --data with ..%2F in the prefix fails with the location named and creates nothing outside the cache", async () => {
+  const cli = path.join(ROOT, "dist/lib/cli.js");
+  const env = { ...process.env, MOVIELENS_CACHE: path.join(tmp, "cache-cli"), AZURE_STORAGE_CONNECTION_STRING: connectionString(port) };
+  const location = `http://127.0.0.1:${port}/devstoreaccount1/movielens/${"..%2F".repeat(6)}escape_blob`;
+  const r = await promisify(execFile)(process.execPath, [cli, "train", "--data", location, "--model-dir", path.join(tmp, "m-escape")], { env }).then(() => undefined, (e) => e);
+  assert.equal(r?.code, 1);
+  assert.match(r.stderr, /^error: Blob location "http:.*escape_blob": the segment "\.\." is not allowed/);
+  assert.equal(existsSync(path.join(tmp, "escape_blob")), false);
+  assert.equal(existsSync(path.join(tmp, "m-escape")), false);
+});
+
 test("a connection string for another account is refused", () => {
   assert.throws(() => blobService(parseBlobLocation("az://other/c/p"), { AZURE_STORAGE_CONNECTION_STRING: connectionString(1) }),
     /for account "devstoreaccount1", expected the location's account "other"/);

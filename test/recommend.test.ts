@@ -1,7 +1,15 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Neighbours } from "../lib/neighbours";
-import { popularOrder, rankFromHistory, rankPopularFor } from "../lib/recommend";
+import { loadModel, saveModel } from "../lib/model-io";
+import { DEFAULTS } from "../lib/params";
+import { popularOrder, rankFromHistory, rankPopularFor, recommendForUser } from "../lib/recommend";
+import { PRESETS, syntheticDir } from "../lib/synthetic";
+import { train } from "../lib/train";
 import { denseRecommend } from "./reference";
 
 // Five movies; sims chosen so that sums need care and ties occur.
@@ -46,4 +54,38 @@ test("popular order: likes descending, ties by movieId_enc, movies without likes
   const empty = rankFromHistory(neighbours, popular, [], [0], 3);
   assert.equal(empty.fallback, "popular");
   assert.deepEqual([...empty.movies], [2, 3, 4]);
+});
+
+/** Counts, over every user of the model, recommended movies that the user rated in `dir`'s ratings.csv. */
+async function seenRecommended(dir: string): Promise<{ users: number; seen: number }> {
+  const modelDir = await mkdtemp(path.join(tmpdir(), "seen-"));
+  try {
+    await saveModel(modelDir, await train(dir));
+    const model = await loadModel(modelDir);
+    const rated = new Map<number, Set<number>>();
+    for (const line of readFileSync(path.join(dir, "ratings.csv"), "utf8").trim().split("\n").slice(1)) {
+      const [u, m] = line.split(",").map(Number);
+      rated.set(u, (rated.get(u) ?? new Set()).add(m));
+    }
+    let seen = 0;
+    for (const userId of model.users.userId) {
+      for (const r of recommendForUser(model, userId, DEFAULTS.n).recommendations) seen += rated.get(userId)!.has(r.movieId) ? 1 : 0;
+    }
+    return { users: model.users.userId.length, seen };
+  } finally {
+    await rm(modelDir, { recursive: true, force: true });
+  }
+}
+
+test("the saved model never recommends a movie the user rated, for every user (synthetic small set)", async () => {
+  const { users, seen } = await seenRecommended(await syntheticDir("small"));
+  assert.equal(users, PRESETS.small.users);
+  assert.equal(seen, 0);
+});
+
+const shared = path.resolve("..", "shared", "data", "ml-latest-small");
+test("the saved model never recommends a movie the user rated, for every user of ml-latest-small", { skip: !existsSync(shared) && "needs ../shared/data/ml-latest-small" }, async () => {
+  const { users, seen } = await seenRecommended(shared);
+  assert.equal(users, 610);
+  assert.equal(seen, 0);
 });

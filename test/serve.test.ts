@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { FastifyInstance } from "fastify";
 import { loadModel, type Model, saveModel } from "../lib/model-io";
-import { recommendForMovies, recommendForUser, similarTo } from "../lib/recommend";
+import { historyOf, recommendForMovies, recommendForUser, similarTo } from "../lib/recommend";
 import { BODY_LIMIT, buildApp, findModelDir } from "../lib/serve";
 import { train } from "../lib/train";
 
@@ -22,13 +22,13 @@ let model: Model;
 let app: FastifyInstance;
 let base: string;
 
-/** 30 movies, 60 users rating about 80% of them, and one user who disliked everything. */
+/** 30 movies, 60 users rating about 60% of them, and one user who disliked everything. */
 async function writeFixture(dir: string): Promise<void> {
   const movies = ["movieId,title,genres"];
   for (let m = 1; m <= 30; m++) movies.push(`${m},"Movie ${m}, ""The"" (${1970 + m})",${m === 30 ? "(no genres listed)" : m % 2 ? "Drama|Comedy" : "Action"}`);
   const ratings = ["userId,movieId,rating,timestamp"];
   for (let u = 1; u <= 60; u++) {
-    for (let m = 1; m <= 30; m++) if ((u * 7 + m * 3) % 5 !== 0) ratings.push(`${u},${m},${1 + ((u + 2 * m) % 5)},0`);
+    for (let m = 1; m <= 30; m++) if ((u * 7 + m * 3) % 5 > 1) ratings.push(`${u},${m},${1 + ((u + 2 * m) % 5)},0`);
   }
   for (let m = 1; m <= 5; m++) ratings.push(`${NO_LIKES_USER},${m},1.0,0`);
   await writeFile(path.join(dir, "movies.csv"), movies.join("\n") + "\n");
@@ -96,7 +96,21 @@ test("userId, movieIds and similarTo answer as recommend --user, recommend --mov
   assert.equal((await post({ similarTo: 2 })).json.recommendations.length, 10);
 });
 
-test("a known user with no train likes gets the popular movies, flagged, none of those they rated", async () => {
+test("a known user plus movies just liked: the served refit model's history joins them, none of either recommended", async () => {
+  assert.equal(model.manifest.fit, "all");
+  const { rated } = historyOf(model, 7);
+  const unseen = [...model.movies.movieId].filter((_, m) => !rated.includes(m)).slice(0, 2);
+  const both = await post({ userId: 7, movieIds: unseen, n: 8 });
+  assert.deepEqual(both, { status: 200, json: plain(recommendForUser(model, 7, 8, unseen)) });
+  assert.notDeepEqual(both.json, plain(recommendForUser(model, 7, 8)));
+  const excluded = new Set([...Array.from(rated, (m) => model.movies.movieId[m]), ...unseen]);
+  for (const r of both.json.recommendations) assert.ok(!excluded.has(r.movieId), `movie ${r.movieId} was rated or just liked`);
+  assert.equal((await post({ movieIds: unseen, userId: 7, n: 8 })).status, 200);
+  assert.equal((await post({ userId: 7, movieIds: [424242] })).status, 400);
+  assert.equal((await post({ batch: [{ userId: 7, movieIds: unseen, n: 8 }] })).json.results[0].recommendations.length, 8);
+});
+
+test("a known user with no likes gets the popular movies, flagged, none of those they rated", async () => {
   const { status, json } = await post({ userId: NO_LIKES_USER, n: 5 });
   assert.equal(status, 200);
   assert.equal(json.fallback, "popular");
@@ -131,7 +145,7 @@ test("bad input gets a 4xx with {error} saying what is wrong", async () => {
     ["fractional userId", { userId: 7.5 }, 400, /^body.userId must be integer, got 7.5$/],
     ["movieIds not a list", { movieIds: 1 }, 400, /^body.movieIds must be array, got 1$/],
     ["a movie id as a string", { movieIds: [1, "2"] }, 400, /^body.movieIds\[1\] must be integer, got "2"$/],
-    ["an extra field", { userId: 7, verbose: true }, 400, /^body has an unexpected field "verbose" \(expected only userId, n\)$/],
+    ["an extra field", { userId: 7, verbose: true }, 400, /^body has an unexpected field "verbose" \(expected only userId, movieIds, n\)$/],
     ["two request kinds", { userId: 7, similarTo: 1 }, 400, /unexpected field "similarTo"/],
     ["n = 0", { userId: 7, n: 0 }, 400, /^body.n must be >= 1, got 0$/],
     ["n = 101", { similarTo: 1, n: 101 }, 400, /^body.n must be <= 100, got 101$/],
