@@ -11,7 +11,7 @@ import { recommendForUser, similarTo } from "../lib/recommend";
 import { indexOf } from "../lib/split";
 import { compareSimilarities, SWEEP, sweep } from "../lib/notebook/sweep";
 import { syntheticDir } from "../lib/synthetic";
-import { comparisonTable, likedTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/notebook/tables";
+import { comparisonTable, historyTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/notebook/tables";
 import { train } from "../lib/train";
 import { DEFAULT_GRID, tune } from "../lib/tune";
 import { openChromium } from "./chromium";
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const shots: [file: string, html: string, style?: string][] = [
     ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", { total: movies.movieId.length })],
     ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", { total: movies.movieId.length, verticalFrom: 2 }), "onehot"],
-    ["user-liked.png", tableHtml(likedTable(model, userId), `user ${userId}: the movies they liked (train)`)],
+    ["user-liked.png", tableHtml(historyTable(model, userId), `user ${userId}: every movie they rated, the history recommendations start from`)],
     ["user-recommendations.png", tableHtml(recommendationsTable(recommendForUser(model, userId, params.n).recommendations), `recommended to user ${userId}`)],
     ["similar-movies.png", tableHtml(recommendationsTable(similarTo(model, movieId, params.n).recommendations), `movies similar to ${title}`)],
     ["metrics.png", figureHtml(metricsChart(byN, byK, params)), "figure"],

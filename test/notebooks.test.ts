@@ -156,13 +156,31 @@ test("06: the metrics stand beside the popularity baseline, on the same users", 
   assert.equal(tableOf(r, "metrics as k varies").rows.length, 5);
 });
 
-test("07: a user's recommendations are n movies they did not like in train", async () => {
+test("07: the served model recommends n movies the user never rated; the evaluation's hits are their test likes", async () => {
   const r = await render("07-inference.ipynb");
-  const likedTable = tableOf(r, "user 1 liked");
-  assert.ok(!likedTable.caption.includes("first"), `all of user 1's likes are listed: ${likedTable.caption}`);
-  const liked = new Set(column(likedTable, "movieId"));
-  const recs = column(tableOf(r, "recommended to user 1"), "movieId");
-  assert.equal(recs.length, DEFAULTS.n);
-  assert.deepEqual(recs.filter((id) => liked.has(id)), []);
+  const history = tableOf(r, "user 1's history");
+  assert.match(history.caption, new RegExp(`all ${history.rows.length} movies rated`));
+  const rated = new Set(column(history, "movieId"));
+  const recs = tableOf(r, "recommended to user 1");
+  assert.match(recs.caption, /none seen before/);
+  assert.equal(recs.rows.length, DEFAULTS.n);
+  assert.deepEqual(column(recs, "movieId").filter((id) => rated.has(id)), []);
+  assert.equal(tableOf(r, "movies similar to").rows.length, DEFAULTS.n);
+
+  const trainRated = new Set(column(tableOf(r, "user 1's train history"), "movieId"));
+  const liked = new Set(history.rows.filter((row) => row[history.head.indexOf("liked")] === "yes").map((row) => row[0]));
+  const fromTrain = tableOf(r, "recommended to user 1 from train");
+  const hits = fromTrain.rows.filter((row) => row[fromTrain.head.indexOf("liked in test")] === "yes").map((row) => row[1]);
+  assert.match(fromTrain.caption, new RegExp(`: ${hits.length} of ${DEFAULTS.n} hits`));
+  assert.ok(trainRated.size > 0 && trainRated.size < rated.size, "the train history is part of the whole");
+  for (const id of hits) assert.ok(liked.has(id) && !trainRated.has(id), `hit ${id}: liked, and not in train`);
+  for (const id of column(fromTrain, "movieId")) if (!hits.includes(id)) assert.ok(!liked.has(id) || trainRated.has(id), `${id}: a test like not marked`);
+});
+
+test("00: the quick start evaluates beside popularity and recommends", async () => {
+  const r = await render("00-quick-start.ipynb");
+  const metrics = tableOf(r, `test metrics at n = ${DEFAULTS.n}`);
+  assert.deepEqual(metrics.head, ["metric", "model", "popularity"]);
+  assert.equal(tableOf(r, "recommended to user 1").rows.length, DEFAULTS.n);
   assert.equal(tableOf(r, "movies similar to").rows.length, DEFAULTS.n);
 });

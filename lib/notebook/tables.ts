@@ -5,8 +5,8 @@ import { type GenreOneHot, genresOf } from "../features";
 import type { Movies, Ratings } from "../ingest";
 import type { Model } from "../model-io";
 import { type Neighbours, neighboursOf } from "../neighbours";
-import type { Recommendation } from "../recommend";
-import { distinct, indexOf } from "../split";
+import { historyOf, type Recommendation } from "../recommend";
+import { distinct } from "../split";
 import type { TuningRow } from "../tune";
 import type { ComparisonRow, SweepRow } from "./sweep";
 
@@ -89,23 +89,22 @@ export function neighboursTable(neighbours: Neighbours, m: number, movieIds: Int
   }));
 }
 
-/** Recommendations: rank, movieId, title, genres, score. */
-export function recommendationsTable(recommendations: Recommendation[]): DataFrame {
-  return table(["rank", "movieId", "title", "genres", "score"],
-    recommendations.map((r, i) => [i + 1, r.movieId, r.title, r.genres.join(", "), r.score]));
+/** Recommendations: rank, movieId, title, genres, score; with `hits`, whether each is one of those movieIds. */
+export function recommendationsTable(recommendations: Recommendation[], hits?: { movieIds: ReadonlySet<number>; column: string }): DataFrame {
+  return table(["rank", "movieId", "title", "genres", "score", ...(hits ? [hits.column] : [])], recommendations.map((r, i) => [
+    i + 1, r.movieId, r.title, r.genres.join(", "), r.score, ...(hits ? [hits.movieIds.has(r.movieId) ? "yes" : ""] : []),
+  ]));
 }
 
-/** The movies a user of the model liked in train, their history (spec step 10): movieId, title, genres. */
-export function likedTable(model: Model, userId: number): DataFrame {
-  const u = indexOf(model.users.userId, userId);
-  if (u < 0) throw new RangeError(`userId ${userId} is not a user of the model`);
-  const { indptr, indices, liked } = model.users;
-  const rows: Cell[][] = [];
-  for (let p = indptr[u]; p < indptr[u + 1]; p++) {
-    const m = indices[p];
-    if (liked[p]) rows.push([model.movies.movieId[m], model.movies.title[m], genresOf(model.movies.genres[m]).join(", ")]);
-  }
-  return table(["movieId", "title", "genres"], rows);
+/**
+ * A user's history as the model holds it (spec step 10's input), every movie they rated: movieId, title and whether
+ * they liked it. A refit model holds all their ratings (step 13), an evaluation model their train ratings.
+ */
+export function historyTable(model: Omit<Model, "manifest">, userId: number): DataFrame {
+  const { rated, liked } = historyOf(model, userId);
+  const likes = new Set(liked);
+  const { movieId, title } = model.movies;
+  return table(["movieId", "title", "liked"], Array.from(rated, (m) => [movieId[m], title[m], likes.has(m) ? "yes" : "no"]));
 }
 
 const AT_N = ["precision", "recall", "ndcg"];
@@ -163,13 +162,15 @@ export interface TableOptions {
   verticalFrom?: number;
   /** Rows to highlight, by index, with what the highlight means (said in the caption). */
   marked?: { rows: number[]; meaning: string };
+  /** A height in pixels past which the table scrolls, for long tables shown whole. */
+  maxHeight?: number;
 }
 
 /**
  * A DataFrame as an HTML table with a caption: text left-aligned, numbers right-aligned with the same decimals down a
  * column (ids without thousands separators), inside a box that scrolls sideways rather than clipping a wide table.
  */
-export function tableHtml(df: DataFrame, caption: string, { total, verticalFrom, marked }: TableOptions = {}): string {
+export function tableHtml(df: DataFrame, caption: string, { total, verticalFrom, marked, maxHeight }: TableOptions = {}): string {
   const columns = df.columns, rows = df.values as unknown[][];
   const more = total !== undefined && total > df.shape[0] ? ` (first ${df.shape[0]} of ${total.toLocaleString("en-US")})` : "";
   const key = marked && marked.rows.length > 0 ? `; ${marked.meaning} in bold on green` : "";
@@ -188,7 +189,8 @@ export function tableHtml(df: DataFrame, caption: string, { total, verticalFrom,
     const style = marked?.rows.includes(r) ? ` class="marked" style="font-weight:bold;background:#d9f2d9"` : "";
     return `<tr${style}>${row.map((v, c) => `<td style="text-align:${format[c].align}">${format[c].show(v)}</td>`).join("")}</tr>`;
   }).join("\n");
-  return `<div style="overflow-x:auto"><table class="dataframe"><caption style="text-align:left">${escape(caption)}${more}${key}</caption>\n`
+  const box = maxHeight === undefined ? "overflow-x:auto" : `overflow:auto;max-height:${maxHeight}px`;
+  return `<div style="${box}"><table class="dataframe"><caption style="text-align:left">${escape(caption)}${more}${key}</caption>\n`
     + `<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table></div>`;
 }
 
