@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
@@ -66,4 +67,12 @@ test("committed notebooks show no absolute or machine path and no synthetic titl
     const titles = (text.match(/[^\s>;]+ [^\s<;]+ \d{2,} \(\d{4}\)/g) ?? []).filter((t) => synthetic.has(t));
     assert.deepEqual(titles, [], `${name}: synthetic titles in the outputs`);
   }
+});
+
+test("npm run notebooks on a machine without Jupyter says which packages to install, for Debian and for pip", () => {
+  const { status, stdout, stderr } = spawnSync(process.execPath, [path.join(ROOT, "dist", "scripts", "notebooks.js")],
+    { env: { PATH: "", HOME: process.env.HOME }, encoding: "utf8", timeout: 30_000 });
+  assert.equal(status, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, /^error: no jupyter command on PATH\. Install Jupyter: Debian or Ubuntu: sudo apt-get install jupyter-nbconvert .*; elsewhere: pip install nbconvert .*\n$/);
 });
