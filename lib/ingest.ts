@@ -1,8 +1,10 @@
+import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { open, readFile, stat } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse } from "csv-parse/sync";
+import { excerpt } from "./text";
 import { runInWorker } from "./workers";
 
 /** Ratings as columns; timestamp is dropped on read (spec step 2). */
@@ -36,17 +38,23 @@ const RATINGS_HEADER = "userId,movieId,rating,timestamp";
 const MOVIES_HEADER = ["movieId", "title", "genres"];
 const CHUNK = 4 << 20;
 const MAX_ID = 0x7fffffff;
+/** The longest line accepted in either file; real lines are under 300 bytes (ml-25m movies.csv: 225). */
+export const MAX_LINE = 64 << 10;
+/** Ratings have at most this many decimals, so that likedOf compares them exactly (see split.ts). */
+export const RATING_DECIMALS = 6;
+const RATING_SCALE = 10 ** RATING_DECIMALS;
 
 /**
  * Streams ratings.csv into typed arrays: no string or object per row.
  * Copes with a BOM, CRLF or LF, and a missing final newline; any other
  * irregularity throws a MovieLensFormatError naming file, line and value.
- * The file's SHA-256 is taken on a worker thread meanwhile.
+ * The file's SHA-256 is taken on a worker thread meanwhile (ended when parsing fails).
  */
 export async function readRatings(file: string, onProgress?: Progress): Promise<{ ratings: Ratings; info: FileInfo }> {
-  const total = (await stat(file)).size;
-  const sha256 = runInWorker("ingest.sha256", sha256Task, file);
-  const handle = await open(file, "r");
+  const { handle, size: total } = await openInput(file);
+  const hashing = new AbortController();
+  const sha256 = runInWorker("ingest.sha256", sha256Task, file, hashing.signal);
+  sha256.catch(() => {}); // awaited below, unless parsing fails first and ends the thread
   let capacity = Math.max(1024, Math.ceil(total / 20));
   let userId = new Int32Array(capacity);
   let movieId = new Int32Array(capacity);
@@ -74,7 +82,6 @@ export async function readRatings(file: string, onProgress?: Progress): Promise<
         buf[end++] = 10;
       }
       const stop = buf.lastIndexOf(10, end - 1) + 1; // the complete lines end here
-      if (stop === 0 && end === CHUNK) throw new MovieLensFormatError(`${file}:${line + 1}: line longer than ${CHUNK} bytes`);
       let p = 0;
       while (p < stop) {
         line++;
@@ -98,6 +105,7 @@ export async function readRatings(file: string, onProgress?: Progress): Promise<
             c = buf[++p];
             if (c < 48 || c > 57) break parse;
             do { r = r * 10 + c - 48; scale *= 10; c = buf[++p]; } while (c >= 48 && c <= 57);
+            if (scale > RATING_SCALE) break parse;
             r /= scale;
           }
           if (c !== 44 || !(r >= 0.5 && r <= 5)) break parse;
@@ -119,7 +127,7 @@ export async function readRatings(file: string, onProgress?: Progress): Promise<
         p = newline + 1;
         if (line === 1) {
           const header = text.replace(/^\ufeff/, "");
-          if (header !== RATINGS_HEADER) throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${header}"`);
+          if (header !== RATINGS_HEADER) throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${excerpt(header)}"`);
         } else if (text === "") {
           blankLine ||= line;
         } else {
@@ -127,14 +135,19 @@ export async function readRatings(file: string, onProgress?: Progress): Promise<
         }
       }
       kept = end - stop;
+      if (kept > MAX_LINE) throw new MovieLensFormatError(`${file}:${line + 1}: line longer than ${MAX_LINE} bytes, starting "${excerpt(buf.toString("latin1", stop, stop + 40))}"`);
       buf.copy(buf, 0, stop, end);
       if (last) break;
       onProgress?.(read, total);
     }
+  } catch (e) {
+    hashing.abort();
+    throw e;
   } finally {
     await handle.close();
   }
   if (line === 0) throw new MovieLensFormatError(`${file}: empty file, expected header "${RATINGS_HEADER}"`);
+  if (count === 0) throw new MovieLensFormatError(`${file}: no ratings after the header`);
   onProgress?.(read, total);
   return {
     ratings: { userId: userId.slice(0, count), movieId: movieId.slice(0, count), rating: rating.slice(0, count) },
@@ -158,31 +171,40 @@ export function sha256Task(file: string): string {
 /** Says what is wrong with a ratings line that the fast parser refused. */
 function ratingsLineError(text: string): string {
   const fields = text.split(",");
-  if (fields.length !== 4) return `expected 4 fields (${RATINGS_HEADER}), got ${fields.length}: "${text}"`;
+  if (fields.length !== 4) return `expected 4 fields (${RATINGS_HEADER}), got ${fields.length}: "${excerpt(text)}"`;
   const [u, m, r, t] = fields;
   for (const [name, value] of [["userId", u], ["movieId", m]] as const) {
-    if (!/^\d+$/.test(value) || Number(value) > MAX_ID) return `${name} is not a non-negative 32-bit integer: "${value}"`;
+    if (!/^\d+$/.test(value) || Number(value) > MAX_ID) return `${name} is not a non-negative 32-bit integer: "${excerpt(value)}"`;
   }
-  if (!/^\d+(\.\d+)?$/.test(r)) return `rating is not a number: "${r}"`;
-  if (!(Number(r) >= 0.5 && Number(r) <= 5)) return `rating ${r} is outside 0.5..5`;
-  return `timestamp is not an integer: "${t}"`;
+  if (!/^\d+(\.\d+)?$/.test(r)) return `rating is not a number: "${excerpt(r)}"`;
+  if (!(Number(r) >= 0.5 && Number(r) <= 5)) return `rating ${excerpt(r)} is outside 0.5..5`;
+  if (/\.\d{7}/.test(r)) return `rating ${excerpt(r)} has more than ${RATING_DECIMALS} decimals`;
+  return `timestamp is not an integer: "${excerpt(t)}"`;
 }
 
-/** Reads movies.csv with an RFC 4180 parser (titles hold commas and quotes). */
+/** Reads movies.csv, UTF-8, with an RFC 4180 parser (titles hold commas and quotes). */
 export async function readMovies(file: string): Promise<{ movies: Movies; info: FileInfo }> {
-  const bytes = await readFile(file);
+  const { handle } = await openInput(file);
+  let bytes: Buffer;
+  try {
+    bytes = await handle.readFile().catch((e) => Promise.reject(inputError(file, e)));
+  } finally {
+    await handle.close();
+  }
+  checkLines(file, bytes);
   let records: { record: string[]; info: { lines: number } }[];
   try {
     records = parse(bytes, { bom: true, skip_empty_lines: true, info: true }) as unknown as typeof records;
   } catch (e) {
     const err = e as Error & { lines?: number };
-    throw new MovieLensFormatError(`${file}:${err.lines ?? "?"}: ${err.message}`);
+    throw new MovieLensFormatError(`${file}:${err.lines ?? "?"}: ${excerpt(err.message, 200)}`);
   }
   const header = (records[0]?.record ?? []).join(",");
   if (header !== MOVIES_HEADER.join(",")) {
-    throw new MovieLensFormatError(`${file}:1: expected header "${MOVIES_HEADER.join(",")}", got "${header}"`);
+    throw new MovieLensFormatError(`${file}:1: expected header "${MOVIES_HEADER.join(",")}", got "${excerpt(header)}"`);
   }
   const n = records.length - 1;
+  if (n === 0) throw new MovieLensFormatError(`${file}: no movies after the header`);
   const movies: Movies = { movieId: new Int32Array(n), title: new Array<string>(n), genres: new Array<string>(n) };
   const firstLine = new Map<number, number>();
   for (let i = 0; i < n; i++) {
@@ -190,7 +212,7 @@ export async function readMovies(file: string): Promise<{ movies: Movies; info: 
     const where = `${file}:${info.lines}`;
     if (record.length !== 3) throw new MovieLensFormatError(`${where}: expected 3 fields (movieId,title,genres), got ${record.length}`);
     const [id, title, genres] = record;
-    if (!/^\d+$/.test(id) || Number(id) > MAX_ID) throw new MovieLensFormatError(`${where}: movieId is not a non-negative 32-bit integer: "${id}"`);
+    if (!/^\d+$/.test(id) || Number(id) > MAX_ID) throw new MovieLensFormatError(`${where}: movieId is not a non-negative 32-bit integer: "${excerpt(id)}"`);
     const movieId = Number(id);
     const seen = firstLine.get(movieId);
     if (seen !== undefined) throw new MovieLensFormatError(`${where}: duplicate movieId ${movieId} (first on line ${seen})`);
@@ -200,6 +222,35 @@ export async function readMovies(file: string): Promise<{ movies: Movies; info: 
     movies.genres[i] = genres;
   }
   return { movies, info: { file: path.basename(file), bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } };
+}
+
+/** Opens an input file for reading, refusing anything but a regular file (a directory, a device, a pipe). */
+async function openInput(file: string): Promise<{ handle: FileHandle; size: number }> {
+  const stats = await stat(file).catch((e) => Promise.reject(inputError(file, e)));
+  if (stats.isDirectory()) throw new Error(`${file}: is a directory, expected a file`);
+  if (!stats.isFile()) throw new Error(`${file}: is not a regular file (a device, a pipe or a socket), expected a file`);
+  return { handle: await open(file, "r").catch((e) => Promise.reject(inputError(file, e))), size: stats.size };
+}
+
+/** A file system error as one sentence naming the file. */
+function inputError(file: string, e: NodeJS.ErrnoException): Error {
+  const reason = e.code === "ENOENT" ? "no such file" : e.code === "EACCES" ? "permission denied" : e.code === "ENOTDIR" ? "a parent is not a directory"
+    : e.code === "ERR_FS_FILE_TOO_LARGE" ? "too large to read" : `cannot read it (${e.code ?? e.message})`;
+  return new Error(`${file}: ${reason}`);
+}
+
+/** Throws on the first line that is longer than MAX_LINE or not UTF-8, naming it. */
+function checkLines(file: string, bytes: Buffer): void {
+  const utf8 = isUtf8(bytes);
+  for (let start = 0, line = 1; start < bytes.length; line++) {
+    const newline = bytes.indexOf(10, start);
+    const end = newline < 0 ? bytes.length : newline;
+    if (end - start > MAX_LINE) throw new MovieLensFormatError(`${file}:${line}: line longer than ${MAX_LINE} bytes, starting "${excerpt(bytes.toString("latin1", start, start + 40))}"`);
+    if (!utf8 && !isUtf8(bytes.subarray(start, end))) {
+      throw new MovieLensFormatError(`${file}:${line}: not valid UTF-8 (Latin-1 or another encoding?): "${excerpt(bytes.toString("latin1", start, end))}"`);
+    }
+    start = end + 1;
+  }
 }
 
 /** Reads a MovieLens directory (ratings.csv and movies.csv). */

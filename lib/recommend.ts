@@ -2,6 +2,7 @@ import { genresOf } from "./features";
 import type { Model } from "./model-io";
 import type { Neighbours } from "./neighbours";
 import { indexOf } from "./split";
+import { listSome } from "./text";
 import { topK } from "./topk";
 
 /** Movies (by movieId_enc) best first with their scores; fallback says the popular list stood in. */
@@ -120,7 +121,7 @@ export interface Recommendation {
 export class UnknownIdError extends Error {
   override name = "UnknownIdError";
   constructor(readonly kind: "userId" | "movieId", readonly ids: number[]) {
-    super(`unknown ${kind}${ids.length > 1 ? "s" : ""}: ${ids.join(", ")}`);
+    super(`unknown ${kind}${ids.length > 1 ? "s" : ""}: ${listSome(ids)}`);
   }
 }
 

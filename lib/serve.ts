@@ -7,10 +7,26 @@ import Fastify, { type FastifyError, type FastifyInstance, LogController } from 
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from "./model-io";
 import { DEFAULTS } from "./params";
 import { recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
+import { excerpt, listSome } from "./text";
 
 /** The managed online endpoint's own request limit (../shared/spec/azure.md, section 3). */
 export const BODY_LIMIT = 1.5 * 1024 * 1024;
 const MAX_BATCH = 100;
+/** Deepest JSON nesting accepted; a valid request nests 4 levels ({"batch": [{"movieIds": [...]}]}). */
+export const MAX_DEPTH = 32;
+
+/** How long a connection may take (ms): for its headers, its whole request, idle between requests, silent in either direction. */
+export interface Timeouts {
+  headers: number;
+  request: number;
+  keepAlive: number;
+  idle: number;
+}
+
+// keepAlive above the 60 s of common load balancers, so that they close first; idle (no byte either way) above keepAlive.
+export const TIMEOUTS: Timeouts = { headers: 10_000, request: 30_000, keepAlive: 72_000, idle: 75_000 };
+/** After SIGTERM, in-flight requests have this long (ms) to finish; then their connections are closed. */
+export const SHUTDOWN_GRACE = 3_000;
 
 const n = { type: "integer", minimum: 1, maximum: 100, default: DEFAULTS.n };
 const movieIds = { type: "array", items: { type: "integer" } };
@@ -54,12 +70,12 @@ function describeSchemaError(errors: SchemaError[], dataVar: string): string {
   if (anyOf) {
     const keys = errors.filter((e) => e.keyword === "required" && e.instancePath === anyOf.instancePath).map((e) => e.params.missingProperty);
     const got = Object.keys(anyOf.data as object);
-    return `${at(anyOf)} must have one of the fields ${keys.join(", ")}, got ${got.length ? got.join(", ") : "none"}`;
+    return `${at(anyOf)} must have one of the fields ${keys.join(", ")}, got ${got.length ? listSome(got) : "none"}`;
   }
   const e = errors.find((x) => x.keyword !== "if")!;
   if (e.keyword === "additionalProperties") {
     const allowed = Object.keys(e.parentSchema?.properties ?? {});
-    return `${at(e)} has an unexpected field "${e.params.additionalProperty}" (expected only ${allowed.join(", ")})`;
+    return `${at(e)} has an unexpected field "${excerpt(String(e.params.additionalProperty))}" (expected only ${allowed.join(", ")})`;
   }
   const got = Array.isArray(e.data) && /Items$/.test(e.keyword) ? `${e.data.length} items` : preview(e.data);
   return `${at(e)} ${e.message}, got ${got}`;
@@ -67,8 +83,22 @@ function describeSchemaError(errors: SchemaError[], dataVar: string): string {
 
 const preview = (x: unknown) => {
   const s = typeof x === "number" ? String(x) : JSON.stringify(x) ?? String(x);
-  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+  return s.length > 40 ? `${excerpt(s.slice(0, 37))}...` : excerpt(s);
 };
+
+/** Whether `value` (parsed JSON) nests deeper than `max` arrays and objects; iterative, so any depth is safe. */
+function nestsDeeper(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+const badRequest = (message: string) => Object.assign(new Error(message), { statusCode: 400 });
 
 const statusOf = (e: UnknownIdError) => (e.kind === "userId" ? 404 : 400);
 
@@ -83,19 +113,42 @@ export interface AppOptions {
   logger?: boolean;
   /** One log line per request: method, route, status, ms; default true. Never bodies or headers. */
   logRequests?: boolean;
+  /** Default TIMEOUTS. */
+  timeouts?: Timeouts;
 }
 
 /** The scoring app: /live, /ready (once `getModel()` returns a model) and /score. */
-export function buildApp(getModel: () => Model | undefined, { logger = true, logRequests = true }: AppOptions = {}): FastifyInstance {
+export function buildApp(getModel: () => Model | undefined, { logger = true, logRequests = true, timeouts = TIMEOUTS }: AppOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: logger && { base: null },
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, verbose: true } },
-    schemaErrorFormatter: (errors, dataVar) => new Error(describeSchemaError(errors as SchemaError[], dataVar)),
+    schemaErrorFormatter: (errors, dataVar) => {
+      try {
+        return new Error(describeSchemaError(errors as SchemaError[], dataVar));
+      } catch {
+        return new Error(`${dataVar} does not match the request schema`);
+      }
+    },
+    // Node checks the headers and request timeouts every connectionsCheckingInterval (default 30 s).
+    http: { headersTimeout: timeouts.headers, connectionsCheckingInterval: Math.min(1000, timeouts.headers / 2) },
+    requestTimeout: timeouts.request,
+    keepAliveTimeout: timeouts.keepAlive,
+    connectionTimeout: timeouts.idle,
   });
   // Only JSON is a request; without this fastify would parse text/plain into a string (a 400, not a 415).
   app.removeContentTypeParser("text/plain");
+  // fastify's JSON parser (which refuses __proto__ and constructor.prototype), then a depth limit: deeper bodies would
+  // overflow the stack of whatever walks them recursively (JSON.stringify while describing a schema error).
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    void parseJson(request, body as string, (error, value) => {
+      if (error) done(error, undefined);
+      else if (nestsDeeper(value, MAX_DEPTH)) done(badRequest(`body nests arrays and objects deeper than ${MAX_DEPTH} levels`), undefined);
+      else done(null, value);
+    });
+  });
 
   // A keep-alive connection whose request was in flight at close would otherwise hold the process open.
   app.addHook("onSend", async (_, reply) => {
@@ -104,7 +157,7 @@ export function buildApp(getModel: () => Model | undefined, { logger = true, log
 
   if (logRequests) {
     app.addHook("onResponse", async (request, reply) => {
-      const route = request.routeOptions.url ?? request.url.split("?")[0];
+      const route = request.routeOptions.url ?? excerpt(request.url.split("?")[0], 100);
       request.log.info({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, "request");
     });
   }
@@ -113,7 +166,7 @@ export function buildApp(getModel: () => Model | undefined, { logger = true, log
     if (error instanceof UnknownIdError) return reply.code(statusOf(error)).send({ error: error.message });
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      const message = error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? `expected content-type application/json, got ${request.headers["content-type"] ?? "none"}`
+      const message = error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? `expected content-type application/json, got ${excerpt(request.headers["content-type"] ?? "none", 100)}`
         : error.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `expected a body of at most ${BODY_LIMIT} bytes (1.5 MiB), got more`
         : error.code === "FST_ERR_CTP_INVALID_JSON_BODY" ? "body is not valid JSON (or has a __proto__ or constructor.prototype key)"
         : error.message;
@@ -124,7 +177,7 @@ export function buildApp(getModel: () => Model | undefined, { logger = true, log
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: `no route ${request.method} ${request.url.split("?")[0]}; expected GET /live, GET /ready or POST /score` });
+    reply.code(404).send({ error: `no route ${excerpt(request.method, 20)} ${excerpt(request.url.split("?")[0], 100)}; expected GET /live, GET /ready or POST /score` });
   });
 
   app.get("/live", async () => ({ live: true }));
@@ -168,7 +221,8 @@ interface ServeOptions extends AppOptions {
 
 /**
  * Listens at once (so /live answers), then loads the model (so /ready turns 200); SIGTERM or SIGINT
- * stops accepting and finishes in-flight requests. A model that cannot be loaded ends the process.
+ * stops accepting and gives in-flight requests SHUTDOWN_GRACE to finish, then closes their connections.
+ * A model that cannot be loaded ends the process.
  */
 async function serve({ modelDir, host, port, ...options }: ServeOptions): Promise<void> {
   let model: Model | undefined;
@@ -180,6 +234,12 @@ async function serve({ modelDir, host, port, ...options }: ServeOptions): Promis
     closing = true;
     app.log.info(`${signal}: closing, finishing in-flight requests`);
     void app.close();
+    setTimeout(() => {
+      app.log.warn(`requests still in flight ${SHUTDOWN_GRACE} ms after ${signal}: closing their connections`);
+      app.server.closeAllConnections();
+      // Whatever else holds the process (a model still loading), it ends now.
+      setTimeout(() => process.exit(), 1000).unref();
+    }, SHUTDOWN_GRACE).unref();
   };
   process.on("SIGTERM", stop).on("SIGINT", stop);
   // A cluster worker's channel to its primary would keep it alive after the server closed.
@@ -192,25 +252,43 @@ async function serve({ modelDir, host, port, ...options }: ServeOptions): Promis
     model = await loadModel(dir);
     app.log.info(`model loaded from ${dir} in ${Math.round(performance.now() - t0)} ms: ${model.movies.movieId.length} movies, ${model.users.userId.length} users`);
   } catch (e) {
-    app.log.error(`cannot load the model: ${(e as Error).message}`);
+    app.log.error(`cannot load the model: ${excerpt((e as Error).message, 500)}`);
     process.exitCode = 1;
     await app.close();
   }
 }
 
-/** Forks `workers` server processes sharing one port (node:cluster) and passes SIGTERM and SIGINT on; one dying stops all. */
+/**
+ * Forks `workers` server processes sharing one port (node:cluster) and passes SIGTERM and SIGINT on. A worker that
+ * dies is replaced, unless more than `workers` died within a minute (a model that crashes every worker): then all stop.
+ */
 function supervise(workers: number): void {
   let stopping = false;
+  const deaths: number[] = [];
+  const log = (level: number, msg: string) => console.error(JSON.stringify({ level, time: Date.now(), msg }));
   const stopAll = (signal: NodeJS.Signals) => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    // A worker ends within its SHUTDOWN_GRACE; one that does not is killed.
+    setTimeout(() => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
+    }, SHUTDOWN_GRACE + 3000).unref();
   };
   process.on("SIGTERM", stopAll).on("SIGINT", stopAll);
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
-    console.error(JSON.stringify({ level: 50, time: Date.now(), msg: `worker ${worker.process.pid} exited with ${signal ?? code}; stopping the others` }));
-    process.exitCode = 1;
-    stopAll("SIGTERM");
+    const now = Date.now();
+    deaths.push(now);
+    while (deaths[0] <= now - 60_000) deaths.shift();
+    const died = `worker ${worker.process.pid} exited with ${signal ?? code}`;
+    if (deaths.length > workers) {
+      log(50, `${died}; ${deaths.length} workers died within a minute (more than ${workers}): stopping the service`);
+      process.exitCode = 1;
+      stopAll("SIGTERM");
+    } else {
+      log(40, `${died}; starting another`);
+      cluster.fork();
+    }
   });
   for (let i = 0; i < workers; i++) cluster.fork();
 }

@@ -1,6 +1,6 @@
 import { filterRatings } from "./features";
 import { FNV_OFFSET, fnvDecimal, fnvString } from "./hash";
-import type { Ratings } from "./ingest";
+import { type Ratings, RATING_DECIMALS } from "./ingest";
 
 /**
  * The `count` ids with the smallest (fnv1a32("<seed>:<word>:<id>"), id): user sampling
@@ -43,11 +43,29 @@ export function sampleUsers(ratings: Ratings, sampleUsers: number | undefined, s
   return filterRatings(ratings, keep);
 }
 
-/** liked = rating >= likeThreshold (spec step 4). */
+/**
+ * liked = rating >= likeThreshold (spec step 4), exact on the decimals written in ratings.csv, though ratings are
+ * float32 (3.3 is stored as 3.2999999523). Compared: the float32 rating and the float32 of the smallest decimal with
+ * RATING_DECIMALS places that is >= likeThreshold. Exact because ingest accepts ratings in 0.5..5 with at most
+ * RATING_DECIMALS (6) decimals: two such decimals differ by at least 1e-6, more than twice the float32 rounding error
+ * below 8 (2^-22), so float32 keeps them distinct and in order. likeThreshold is read as the shortest decimal that
+ * gives its double (how JavaScript prints it: 3.3, not 3.29999999999999982236431605997495353221893310546875).
+ */
 export function likedOf(ratings: Ratings, likeThreshold: number): Uint8Array {
+  const cut = likeCut(likeThreshold);
   const liked = new Uint8Array(ratings.rating.length);
-  for (let i = 0; i < liked.length; i++) liked[i] = ratings.rating[i] >= likeThreshold ? 1 : 0;
+  for (let i = 0; i < liked.length; i++) liked[i] = ratings.rating[i] >= cut ? 1 : 0;
   return liked;
+}
+
+/** The float32 that a rating must reach to be a like (see likedOf). */
+function likeCut(likeThreshold: number): number {
+  if (likeThreshold <= 0.5) return 0.5; // every rating, at least 0.5, is a like
+  if (likeThreshold > 5) return Infinity; // none
+  const [whole, fraction = ""] = String(likeThreshold).split("."); // plain notation in 0.5..5
+  let units = Number(whole) * 10 ** RATING_DECIMALS + Number(fraction.slice(0, RATING_DECIMALS).padEnd(RATING_DECIMALS, "0"));
+  if (/[1-9]/.test(fraction.slice(RATING_DECIMALS))) units++;
+  return Math.fround(units / 10 ** RATING_DECIMALS);
 }
 
 /**

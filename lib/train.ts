@@ -1,7 +1,8 @@
+import path from "node:path";
 import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
 import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
-import { type FileInfo, type Movies, type Progress, readMovieLens } from "./ingest";
+import { type FileInfo, type Movies, MovieLensFormatError, type Progress, readMovieLens } from "./ingest";
 import type { Manifest, Model } from "./model-io";
 import { type Neighbours, nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams } from "./params";
@@ -111,6 +112,7 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
       trainRated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, train),
     };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
+  if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));
   return {
     files: input.files,
     movies,
@@ -222,6 +224,14 @@ function likedFlags(rated: Csr, X: Csr): Uint8Array {
     }
   }
   return flags;
+}
+
+/** Why the data gave no train likes: no rating of a listed movie, no like, or no like in train. */
+function nothingToTrain(dir: string, read: number, liked: Uint8Array, { likeThreshold, testFraction }: Params): string {
+  const likes = liked.reduce((a, b) => a + b, 0);
+  if (liked.length === 0) return `${path.join(dir, "movies.csv")}: lists none of the movies in ratings.csv (all ${fmt(read)} ratings dropped at merge), nothing to train on`;
+  if (likes === 0) return `${path.join(dir, "ratings.csv")}: no rating is a like (rating >= ${likeThreshold}) among the ${fmt(liked.length)} kept, nothing to train on`;
+  return `${path.join(dir, "ratings.csv")}: none of the ${fmt(likes)} likes is in train (testFraction ${testFraction}), nothing to train on`;
 }
 
 const share = (flags: Uint8Array) => {

@@ -32,14 +32,15 @@ export async function runTask<S, R>(
   }
 }
 
-/** Runs the task named `name` on one worker thread, so that the caller goes on meanwhile. */
-export async function runInWorker<S, R>(name: string, task: Task<S, R>, shared: S): Promise<R> {
-  return existsSync(WORKER_FILE) ? spawn<R>(name, shared, 0, 1) : task(shared, 0, 1);
+/** Runs the task named `name` on one worker thread, so that the caller goes on meanwhile; `signal` ends the thread. */
+export async function runInWorker<S, R>(name: string, task: Task<S, R>, shared: S, signal?: AbortSignal): Promise<R> {
+  return existsSync(WORKER_FILE) ? spawn<R>(name, shared, 0, 1, signal) : task(shared, 0, 1);
 }
 
-function spawn<R>(name: string, shared: unknown, index: number, threads: number): Promise<R> {
+function spawn<R>(name: string, shared: unknown, index: number, threads: number, signal?: AbortSignal): Promise<R> {
   return new Promise<R>((resolve, reject) => {
     const worker = new Worker(WORKER_FILE, { workerData: { name, shared, index, threads } });
+    signal?.addEventListener("abort", () => void worker.terminate(), { once: true });
     worker.once("message", resolve);
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`worker ${index} of task ${name} exited with code ${code}`)));

@@ -1,10 +1,12 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { MovieLensFormatError, readMovies, readRatings } from "../lib/ingest";
+import { MAX_LINE, MovieLensFormatError, readMovies, readRatings } from "../lib/ingest";
 import { mergeRatings, oneHotGenres } from "../lib/features";
+import { likedOf } from "../lib/split";
 
 const dir = mkdtempSync(path.join(tmpdir(), "ingest-"));
 const write = (name: string, text: string | Buffer) => {
@@ -54,7 +56,9 @@ test("ratings: errors name the file, the line and what is wrong", async () => {
   }
   await assert.rejects(readRatings(write("h.csv", "user,movie,rating\n1,2,3\n")), /h\.csv:1: expected header "userId,movieId,rating,timestamp", got "user,movie,rating"/);
   await assert.rejects(readRatings(write("e.csv", "")), /e\.csv: empty file/);
-  await assert.rejects(readRatings(path.join(dir, "missing.csv")), /ENOENT.*missing\.csv/);
+  await assert.rejects(readRatings(path.join(dir, "missing.csv")), /missing\.csv: no such file$/);
+  await assert.rejects(readRatings(write("only-header.csv", "userId,movieId,rating,timestamp\r\n\n")), /only-header\.csv: no ratings after the header$/);
+  await assert.rejects(readRatings(write("d7.csv", "userId,movieId,rating,timestamp\n1,2,3.1234567,10\n")), /d7\.csv:2: rating 3\.1234567 has more than 6 decimals$/);
 });
 
 test("ratings: blank lines at the end are fine", async () => {
@@ -82,6 +86,7 @@ test("movies: errors name the file and line", async () => {
   await assert.rejects(readMovies(write("m4.csv", header + '1,A,Drama\n2,"B,Comedy\n')), /m4\.csv:\d+: .*Quote/i);
   await assert.rejects(readMovies(write("m5.csv", header + "1,A\n")), /m5\.csv:2: .*/);
   await assert.rejects(readMovies(write("m6.csv", "id,title,genres\n")), /m6\.csv:1: expected header "movieId,title,genres", got "id,title,genres"/);
+  await assert.rejects(readMovies(write("m8.csv", header)), /m8\.csv: no movies after the header$/);
 });
 
 test("merge drops and counts ratings of movies missing from movies.csv", async () => {
@@ -91,4 +96,102 @@ test("merge drops and counts ratings of movies missing from movies.csv", async (
   assert.equal(merged.dropped, 1);
   assert.deepEqual([...merged.ratings.movieId], [1, 2, 1]);
   assert.deepEqual([...merged.ratings.userId], [1, 1, 2]);
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a file that cannot be read is named, with why", { skip: process.getuid?.() === 0 && "root reads any file" }, async () => {
+  const locked = write("locked.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n");
+  chmodSync(locked, 0);
+  await assert.rejects(readRatings(locked), /locked\.csv: permission denied$/);
+  await assert.rejects(readMovies(locked), /locked\.csv: permission denied$/);
+});
+
+test("movies: a byte that is not UTF-8 (a Latin-1 title) is refused with file and line", async () => {
+  const latin1 = Buffer.concat([Buffer.from("movieId,title,genres\n1,A,Drama\n2,Am"), Buffer.from([0xe9]), Buffer.from("lie (2001),Comedy\n3,C,Drama\n")]);
+  await assert.rejects(readMovies(write("latin1.csv", latin1)), /latin1\.csv:3: not valid UTF-8 \(Latin-1 or another encoding\?\): "2,Amélie \(2001\),Comedy"$/);
+  const { movies } = await readMovies(write("utf8.csv", "movieId,title,genres\n1,Amélie (2001) 千と千尋,Comedy\n"));
+  assert.deepEqual(movies.title, ["Amélie (2001) 千と千尋"]);
+});
+
+test("a line longer than MAX_LINE fails at once, quoting only its start; control characters are escaped", async () => {
+  const longRatings = write("long-r.csv", `userId,movieId,rating,timestamp\n1,2,3,4\n${"7".repeat(5 << 20)}`);
+  await assert.rejects(readRatings(longRatings), (e: Error) => {
+    assert.match(e.message, new RegExp(`long-r\\.csv:3: line longer than ${MAX_LINE} bytes, starting "7{40}"$`));
+    return true;
+  });
+  const longMovies = write("long-m.csv", `movieId,title,genres\n1,"${"a".repeat(2 << 20)}",Drama\n`);
+  await assert.rejects(readMovies(longMovies), new RegExp(`long-m\\.csv:2: line longer than ${MAX_LINE} bytes, starting "1,"a{37}"$`));
+  const ansi = write("ansi.csv", "\u001b[2J\u009b31muserId,movieId\n1,2,3,4\n");
+  await assert.rejects(readRatings(ansi), (e: Error) => {
+    assert.match(e.message, /ansi\.csv:1: expected header .*, got "\\u001b\[2J\\u009b31muserId,movieId"$/);
+    assert.doesNotMatch(e.message, /[\u0000-\u001f\u007f-\u009f]/);
+    return true;
+  });
+  const wide = write("wide.csv", `userId,movieId,rating,timestamp\n1,2,3,${"x".repeat(60_000)}\n`);
+  await assert.rejects(readRatings(wide), (e: Error) => e.message.length < 300 && /wide\.csv:2: timestamp is not an integer: "x{60}\.\.\. \(59,940 more characters\)"$/.test(e.message));
+});
+
+test("likes compare exactly on the decimals in the file: 3.3 >= 3.3, for every threshold", async () => {
+  const { ratings } = await readRatings(write("r33.csv", "userId,movieId,rating,timestamp\n1,1,3.3,0\n1,2,3.29,0\n1,3,3.31,0\n1,4,3.299999,0\n1,5,0.5,0\n1,6,5,0\n"));
+  assert.deepEqual([...likedOf(ratings, 3.3)], [1, 0, 1, 0, 0, 1]);
+  assert.deepEqual([...likedOf(ratings, 3.299999)], [1, 0, 1, 1, 0, 1]);
+  assert.deepEqual([...likedOf(ratings, 3.2999991)], [1, 0, 1, 0, 0, 1]);
+  assert.deepEqual([...likedOf(ratings, 0.5)], [1, 1, 1, 1, 1, 1]);
+  assert.deepEqual([...likedOf(ratings, 5.0000001)], [0, 0, 0, 0, 0, 0]);
+  // Every rating 0.5..5 in steps of 0.01 against every threshold 0.4..5.1 in steps of 0.01, and some with 6 decimals,
+  // checked in integers (hundredths and millionths).
+  const cents = Array.from({ length: 451 }, (_, i) => 50 + i);
+  const lines = cents.map((c) => `1,${c},${Math.floor(c / 100)}.${String(c % 100).padStart(2, "0")},0`);
+  const all = (await readRatings(write("cents.csv", `userId,movieId,rating,timestamp\n${lines.join("\n")}\n`))).ratings;
+  const micros = [...Array.from({ length: 471 }, (_, i) => (40 + i) * 10_000), 3_299_999, 3_300_001, 999_999, 4_999_999, 5_000_001];
+  for (const t of micros) {
+    const threshold = Number(`${Math.floor(t / 1e6)}.${String(t % 1e6).padStart(6, "0")}`);
+    const liked = likedOf(all, threshold);
+    cents.forEach((c, i) => assert.equal(liked[i], c * 10_000 >= t ? 1 : 0, `rating ${lines[i]} with threshold ${threshold}`));
+  }
+});
+
+const cli = path.join(__dirname, "..", "lib", "cli.js");
+
+/** `train` on a directory holding `files`: its exit code, stderr and whether a model was written; killed after 20 s. */
+async function trainOn(name: string, files: Record<string, string | (() => void)>, ...args: string[]): Promise<{ code: number | null; stderr: string; model: boolean; ms: number }> {
+  const data = path.join(dir, name);
+  mkdirSync(data);
+  for (const [file, content] of Object.entries(files)) {
+    if (typeof content === "string") writeFileSync(path.join(data, file), content);
+    else content();
+  }
+  const modelDir = path.join(dir, `${name}-model`);
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, "train", "--data", data, "--model-dir", modelDir, "--threads", "1", ...args], { timeout: 20_000, killSignal: "SIGKILL" }, (error, _, stderr) => {
+      resolve({ code: error ? (error.code as number | null) ?? null : 0, stderr, model: existsSync(modelDir), ms: performance.now() - t0 });
+    });
+  });
+}
+
+test("train refuses input with nothing to train on, naming the file and what is missing, and writes no model", async () => {
+  const movies = "movieId,title,genres\n1,A,Drama\n2,B,Comedy\n3,C,Drama\n";
+  const ratings = "userId,movieId,rating,timestamp\n";
+  const cases: [string, Record<string, string | (() => void)>, RegExp, string[]?][] = [
+    ["empty-ratings", { "movies.csv": movies, "ratings.csv": "" }, /empty-ratings.ratings\.csv: empty file, expected header/],
+    ["header-ratings", { "movies.csv": movies, "ratings.csv": ratings }, /header-ratings.ratings\.csv: no ratings after the header/],
+    ["header-movies", { "movies.csv": "movieId,title,genres\n", "ratings.csv": `${ratings}1,1,4,0\n` }, /header-movies.movies\.csv: no movies after the header/],
+    ["unrated-movies", { "movies.csv": movies, "ratings.csv": `${ratings}1,7,4,0\n2,8,5,0\n` },
+      /unrated-movies.movies\.csv: lists none of the movies in ratings\.csv \(all 2 ratings dropped at merge\)/],
+    ["no-likes", { "movies.csv": movies, "ratings.csv": `${ratings}1,1,2.5,0\n2,2,1,0\n2,3,2.9,0\n` }, /no-likes.ratings\.csv: no rating is a like \(rating >= 3\) among the 3 kept/],
+    ["no-train-likes", { "movies.csv": movies, "ratings.csv": `${ratings}1,1,4,0\n2,2,4,0\n` }, /no-train-likes.ratings\.csv: none of the 2 likes is in train \(testFraction 1\)/, ["--test-fraction", "1"]],
+    ["ratings-dir", { "movies.csv": movies, "ratings.csv": () => mkdirSync(path.join(dir, "ratings-dir", "ratings.csv")) }, /ratings-dir.ratings\.csv: is a directory, expected a file/],
+    ["dev-zero", { "movies.csv": movies, "ratings.csv": () => symlinkSync("/dev/zero", path.join(dir, "dev-zero", "ratings.csv")) },
+      /dev-zero.ratings\.csv: is not a regular file/],
+    ["no-newline", { "movies.csv": movies, "ratings.csv": `${ratings}${"1".repeat(64 << 20)}` }, /no-newline.ratings\.csv:2: line longer than 65536 bytes/],
+  ];
+  for (const [name, files, message, args = []] of cases) {
+    const r = await trainOn(name, files, ...args);
+    assert.equal(r.code, 1, `${name}: exit ${r.code} after ${Math.round(r.ms)} ms, ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^error: ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.${message.source}`), name);
+    assert.equal(r.stderr.split("\n").length, 2, `${name}: one line, no stack trace: ${r.stderr}`);
+    assert.equal(r.model, false, `${name}: no model written`);
+  }
 });

@@ -19,7 +19,7 @@ const fresh = (name: string) => mkdtempSync(path.join(tmpdir(), `${name}-`));
 /** Four movies, three users: small enough to corrupt by hand, valid in every check. */
 function tinyModel(createdAt = "tiny"): SavedModel {
   return {
-    manifest: { createdAt, params: { ...DEFAULTS }, input: { source: "tiny", files: [] }, counts: { movies: 4 }, timings: {}, metrics: {} },
+    manifest: { createdAt, fit: "train", params: { ...DEFAULTS }, input: { source: "tiny", files: [] }, counts: { movies: 4 }, timings: {}, metrics: {} },
     movies: { movieId: Int32Array.of(10, 20, 30, 40), title: ["Amélie (2001)", "B (1999)", "C (2000)", "D (2010)"], genres: ["Comedy|Romance", "Drama", "", "(no genres listed)"], likes: Int32Array.of(2, 2, 1, 0) },
     neighbours: { indptr: Int32Array.of(0, 2, 3, 4, 4), indices: Int32Array.of(1, 2, 0, 0), sims: Float32Array.of(0.9, 0.5, 0.9, 0.5) },
     users: { userId: Int32Array.of(1, 2, 5), indptr: Int32Array.of(0, 2, 4, 5), indices: Int32Array.of(0, 1, 0, 2, 3), liked: Uint8Array.of(1, 1, 1, 1, 0) },

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -10,7 +12,7 @@ import assert from "node:assert/strict";
 import type { FastifyInstance } from "fastify";
 import { loadModel, type Model, saveModel } from "../lib/model-io";
 import { historyOf, recommendForMovies, recommendForUser, similarTo } from "../lib/recommend";
-import { BODY_LIMIT, buildApp, findModelDir } from "../lib/serve";
+import { BODY_LIMIT, buildApp, findModelDir, MAX_DEPTH, SHUTDOWN_GRACE } from "../lib/serve";
 import { train } from "../lib/train";
 
 const cli = path.join(__dirname, "..", "lib", "cli.js");
@@ -295,5 +297,200 @@ test("serve --workers 2: two processes on one port answer alike, and SIGTERM sto
     assert.equal((out.match(/SIGTERM: closing/g) ?? []).length, 2, out);
   } finally {
     child.kill("SIGKILL");
+  }
+});
+
+test("hostile bodies get a 4xx and a short error: nesting thousands deep, 190,000 unknown ids, 100,000 keys, a long key", async () => {
+  const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+  const cases: [string, string, number, RegExp][] = [
+    ["arrays 5,000 deep", deep(5000), 400, new RegExp(`^body nests arrays and objects deeper than ${MAX_DEPTH} levels$`)],
+    ["arrays 700,000 deep", deep(700_000), 400, /deeper than/],
+    ["userId 5,000 deep", `{"userId": ${deep(5000)}}`, 400, /deeper than/],
+    ["objects 200,000 deep", '{"a":'.repeat(200_000) + "1" + "}".repeat(200_000), 400, /deeper than/],
+    ["a batch item 5,000 deep", `{"batch": [{"movieIds": ${deep(5000)}}]}`, 400, /deeper than/],
+    [`${MAX_DEPTH} levels`, `{"batch": [{"movieIds": [1]}], "x": ${deep(MAX_DEPTH - 1)}}`, 400, /unexpected field "x"/],
+    ["190,000 unknown ids", JSON.stringify({ movieIds: Array.from({ length: 190_000 }, (_, i) => 1_000_000 + i) }), 400,
+      /^unknown movieIds: 1000000, 1000001, 1000002, 1000003, 1000004, 1000005, 1000006, 1000007, 1000008, 1000009 and 189,990 more$/],
+    ["100,000 keys", JSON.stringify(Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))), 400,
+      /^body must have one of the fields userId, movieIds, similarTo, batch, got k0, k1, .*, k9 and 99,990 more$/],
+    ["a 1 MB key", JSON.stringify({ userId: 7, ["x".repeat(1_000_000)]: 1 }), 400, /^body has an unexpected field "x{60}\.\.\. \(999,940 more characters\)" \(expected only userId, n\)$/],
+    ["a 1 MB string", JSON.stringify({ userId: "y".repeat(1_000_000) }), 400, /^body.userId must be integer, got "y{36}\.\.\.$/],
+  ];
+  for (const [name, body, status, message] of cases) {
+    const res = await post(body);
+    assert.equal(res.status, status, `${name}: ${JSON.stringify(res.json).slice(0, 200)}`);
+    assert.match(res.json.error, message, name);
+    assert.ok(JSON.stringify(res.json).length < 300, `${name}: ${JSON.stringify(res.json).length} bytes`);
+  }
+  const batch = await post({ batch: [{ movieIds: Array.from({ length: 50_000 }, (_, i) => -1 - i) }] });
+  assert.deepEqual(batch.json.results[0], { error: "unknown movieIds: -1, -2, -3, -4, -5, -6, -7, -8, -9, -10 and 49,990 more", status: 400 });
+  assert.equal((await post({ userId: 7 })).status, 200);
+});
+
+/** Sends raw bytes on a new connection and resolves with the response's bytes (latin1) when the server closes it or 2 s pass. */
+function rawRequest(bytes: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    const socket: net.Socket = net.connect(Number(new URL(base).port), "127.0.0.1", () => socket.end(bytes));
+    socket.on("data", (c) => (data += c.toString("latin1"))).on("close", () => resolve(data)).on("error", reject);
+    socket.setTimeout(2000, () => socket.destroy());
+  });
+}
+
+test("control characters from input reach error bodies escaped: a C1 byte in a header, bidi and C1 in a field name", async () => {
+  const response = await rawRequest(Buffer.from("POST /score HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/\x9b31m\r\nContent-Length: 2\r\n\r\n{}", "latin1"));
+  assert.match(response, /^HTTP\/1.1 415 /);
+  assert.ok(response.endsWith(JSON.stringify({ error: "expected content-type application/json, got text/\\u009b31m" })), response);
+  const res = await post({ userId: 7, "\u009b31m\u202eevil\u0007": 1 });
+  assert.equal(res.status, 400);
+  assert.equal(res.json.error, 'body has an unexpected field "\\u009b31m\\u202eevil\\u0007" (expected only userId, n)');
+});
+
+/** Resolves with the times (ms from now) at which each socket was closed, or rejects after `limit` ms. */
+function closedWithin(sockets: net.Socket[], limit: number): Promise<number[]> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${sockets.filter((s) => !s.closed).length} connections still open after ${limit} ms`)), limit);
+    void Promise.all(sockets.map((s) => (s.closed ? 0 : once(s, "close").then(() => performance.now() - t0)))).then((times) => {
+      clearTimeout(timer);
+      resolve(times);
+    });
+  });
+}
+
+test("200 slow clients (silent, trickling headers, trickling a body, idle after an answer) are closed by the timeouts", async () => {
+  const timeouts = { headers: 500, request: 1000, keepAlive: 500, idle: 1500 };
+  const slow = buildApp(() => model, { logger: false, timeouts });
+  await slow.listen({ host: "127.0.0.1", port: 0 });
+  const port = (slow.server.address() as { port: number }).port;
+  const timers: NodeJS.Timeout[] = [];
+  const answered: string[] = [];
+  const sockets = Array.from({ length: 200 }, (_, i) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => {}).on("data", (c) => answered.push(c.toString().split("\r\n")[0]));
+    socket.on("connect", () => {
+      const trickle = (text: string) => timers.push(setInterval(() => socket.writable && socket.write(text), 100));
+      if (i % 4 === 1) {
+        socket.write("POST /score HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+        trickle("a");
+      } else if (i % 4 === 2) {
+        socket.write("POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[");
+        trickle("1,");
+      } else if (i % 4 === 3) {
+        socket.write('POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"userId": 7}');
+      }
+    });
+    return socket;
+  });
+  try {
+    const times = await closedWithin(sockets, 6000);
+    assert.ok(Math.max(...times) < 4000, `the last connection closed after ${Math.round(Math.max(...times))} ms`);
+    assert.equal(answered.filter((l) => l === "HTTP/1.1 200 OK").length, 50);
+  } finally {
+    timers.forEach(clearInterval);
+    sockets.forEach((s) => s.destroy());
+    await slow.close();
+  }
+});
+
+/** `cli.js serve ...args` as a child process: its log lines (stdout and stderr) and a wait for a line. */
+function startServer(args: string[]) {
+  const child = spawn(process.execPath, [cli, "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = once(child, "close") as Promise<[number | null, string | null]>;
+  const lines: string[] = [];
+  const waiters: [RegExp, number, () => void][] = [];
+  const count = (pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
+  for (const stream of [child.stdout!, child.stderr!]) {
+    readline.createInterface({ input: stream }).on("line", (line) => {
+      lines.push(line);
+      for (const [i, [pattern, times, resolve]] of [...waiters.entries()].reverse()) if (count(pattern) >= times) waiters.splice(i, 1), resolve();
+    });
+  }
+  /** Resolves when `times` lines matched `pattern`; rejects after 20 s. */
+  const logged = (pattern: RegExp, times = 1) => new Promise<void>((resolve, reject) => {
+    if (count(pattern) >= times) return resolve();
+    const timer = setTimeout(() => reject(new Error(`expected ${times} lines matching ${pattern} within 20 s, got:\n${lines.join("\n")}`)), 20_000);
+    waiters.push([pattern, times, () => (clearTimeout(timer), resolve())]);
+  });
+  /** Resolves with [code, signal] and the ms it took, or rejects when the process is still running after `limit` ms. */
+  const exitWithin = async (limit: number) => {
+    const t0 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`still running ${limit} ms later:\n${lines.join("\n")}`)), limit)));
+    try {
+      return { result: await Promise.race([exited, late]), ms: performance.now() - t0 };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const url = async () => {
+    await logged(/listening at/);
+    return `http://127.0.0.1:${/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(lines.find((l) => /listening at/.test(l))!)![1]}`;
+  };
+  const workerPids = () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+  return { child, lines, logged, exitWithin, url, workerPids };
+}
+
+test("SIGTERM while a client trickles a body: the server exits within a few seconds; log lines stay short", async () => {
+  const server = startServer(["--model-dir", modelDir]);
+  const socket = new net.Socket();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await server.logged(/model loaded/);
+    const url = await server.url();
+    assert.equal((await fetch(`${url}/${"a".repeat(5000)}`)).status, 404);
+    socket.on("error", () => {}).connect(Number(new URL(url).port), "127.0.0.1");
+    await once(socket, "connect");
+    socket.write("POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n[");
+    timer = setInterval(() => socket.writable && socket.write("1,"), 100);
+    await new Promise((r) => setTimeout(r, 300));
+    server.child.kill("SIGTERM");
+    const { result, ms } = await server.exitWithin(SHUTDOWN_GRACE + 5000);
+    assert.deepEqual(result, [0, null]);
+    assert.ok(ms > SHUTDOWN_GRACE - 500, `exited after ${Math.round(ms)} ms, before the grace period`);
+    assert.ok(server.lines.some((l) => /requests still in flight 3000 ms after SIGTERM: closing their connections/.test(l)), server.lines.join("\n"));
+    for (const line of server.lines) assert.ok(line.length < 300, line);
+  } finally {
+    clearInterval(timer);
+    socket.destroy();
+    server.child.kill("SIGKILL");
+  }
+});
+
+test("serve --workers 2: a killed worker is replaced and the service goes on answering", async () => {
+  const server = startServer(["--workers", "2", "--quiet", "--model-dir", modelDir]);
+  try {
+    await server.logged(/model loaded/, 2);
+    const url = await server.url();
+    const [victim, survivor] = server.workerPids();
+    process.kill(victim, "SIGKILL");
+    await server.logged(new RegExp(`worker ${victim} exited with SIGKILL; starting another`));
+    await server.logged(/model loaded/, 3);
+    const pids = server.workerPids();
+    assert.equal(pids.length, 2);
+    assert.ok(pids.includes(survivor) && !pids.includes(victim), `${pids}`);
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => post({ userId: 1 + (i % 60) }, undefined, url)));
+    answers.forEach((a, i) => assert.deepEqual(a, { status: 200, json: plain(recommendForUser(model, 1 + (i % 60), 10)) }));
+    server.child.kill("SIGTERM");
+    assert.deepEqual((await server.exitWithin(10_000)).result, [0, null]);
+  } finally {
+    server.child.kill("SIGKILL");
+  }
+});
+
+test("serve --workers 2: more than 2 workers dying within a minute stop the service, exit 1, with a log line saying so", async () => {
+  const server = startServer(["--workers", "2", "--quiet", "--model-dir", modelDir]);
+  try {
+    await server.logged(/model loaded/, 2);
+    for (let death = 1; death <= 2; death++) {
+      process.kill(server.workerPids()[0], "SIGKILL");
+      await server.logged(/exited with SIGKILL; starting another/, death);
+    }
+    process.kill(server.workerPids()[0], "SIGKILL");
+    const { result } = await server.exitWithin(10_000);
+    assert.deepEqual(result, [1, null]);
+    assert.ok(server.lines.some((l) => /exited with SIGKILL; 3 workers died within a minute \(more than 2\): stopping the service/.test(l)), server.lines.join("\n"));
+  } finally {
+    server.child.kill("SIGKILL");
   }
 });
