@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { azureCommand } from "./azure/cli";
+import { reportToMlflow } from "./azure/mlflow";
 import { BLOB_LOCATION_HELP } from "./blob";
 import { downloadCommand } from "./download";
 import { integer, number } from "./args";
@@ -63,6 +64,7 @@ pipelineCommand("train")
     console.log(`\n${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     await saveModel(o.modelDir, model);
     console.log(`model written to ${o.modelDir}`);
+    await reportToMlflow(model.manifest); // in an Azure ML job: to the job's MLflow run
   });
 
 const list = <T>(parse: (v: string) => T) => (value: string) => value.split(",").map((v) => parse(v.trim()));

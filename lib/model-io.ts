@@ -7,7 +7,7 @@ import type { Neighbours } from "./neighbours";
 import type { Params } from "./params";
 import { popularOrder } from "./recommend";
 
-/** 2: every array carries its SHA-256; the directory is published as a symlink to a versioned sibling. */
+/** 2: every array carries its SHA-256; the directory is published as a symlink into `<dir>.versions/`. */
 export const MODEL_FORMAT = 2;
 
 /** Where commands write and read a model unless told otherwise. */
@@ -65,35 +65,32 @@ type Check = (x: TypedArray, a: Arrays) => string | undefined;
  * model.json. A new array is one row here and one line in arraysOf / modelOf.
  */
 const ARRAYS: Record<string, { type: ArrayType; check: Check }> = {
-  "movies.movieId": { type: "int32", check: (x) => increasing(x, 0, x.length) },
-  "movies.likes": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a)) ?? each(x, (v) => v >= 0, "negative") },
+  "movies.movieId": { type: "int32", check: increasing },
+  "movies.likes": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a)) ?? inRange(x, 0, 2 ** 31) },
   "movies.title.offsets": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "movies.title.bytes") },
   "movies.title.bytes": { type: "uint8", check: () => undefined },
   "movies.genres.offsets": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "movies.genres.bytes") },
   "movies.genres.bytes": { type: "uint8", check: () => undefined },
   "neighbours.indptr": { type: "int32", check: (x, a) => lengthIs(x, nMovies(a) + 1) ?? offsets(x, a, "neighbours.indices") },
-  "neighbours.indices": { type: "int32", check: (x, a) => rows(a["neighbours.indptr"],
-    (m, p) => (x[p] >= 0 && x[p] < nMovies(a) && x[p] !== m ? undefined : `movie ${m}'s neighbour ${x[p]} at ${p} is out of range or itself`)) },
-  "neighbours.sims": { type: "float32", check: (x, a) => lengthIs(x, a["neighbours.indices"].length)
-    ?? rows(a["neighbours.indptr"], (m, p, start) => (Number.isFinite(x[p]) && x[p] > 0 && (p === start || x[p] <= x[p - 1])
-      ? undefined : `movie ${m}'s sim ${x[p]} at ${p} is not finite, > 0 and at most the one before`)) },
-  "users.userId": { type: "int32", check: (x) => increasing(x, 0, x.length) },
+  "neighbours.indices": { type: "int32", check: neighbourIndices },
+  "neighbours.sims": { type: "float32", check: (x, a) => lengthIs(x, a["neighbours.indices"].length) ?? neighbourSims(x, a) },
+  "users.userId": { type: "int32", check: increasing },
   "users.indptr": { type: "int32", check: (x, a) => lengthIs(x, a["users.userId"].length + 1) ?? offsets(x, a, "users.indices") },
-  "users.indices": { type: "int32", check: (x, a) => rows(a["users.indptr"], (u, p, start) => (x[p] >= 0 && x[p] < nMovies(a) && (p === start || x[p] > x[p - 1])
-      ? undefined : `user ${u}'s movie ${x[p]} at ${p} is out of range or not after the one before`)) },
-  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? each(x, (v) => v === 0 || v === 1, "not 0 or 1") },
+  "users.indices": { type: "int32", check: userIndices },
+  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? inRange(x, 0, 2) },
 };
 const nMovies = (a: Arrays) => a["movies.movieId"].length;
 
 const lengthIs = (x: TypedArray, n: number) => (x.length === n ? undefined : `has length ${x.length}, expected ${n}`);
 
-function each(x: TypedArray, ok: (v: number) => boolean, what: string): string | undefined {
-  for (let i = 0; i < x.length; i++) if (!ok(x[i])) return `value ${x[i]} at ${i} is ${what}`;
+/** Every value in [from, to). */
+function inRange(x: TypedArray, from: number, to: number): string | undefined {
+  for (let i = 0; i < x.length; i++) if (!(x[i] >= from && x[i] < to)) return `value ${x[i]} at ${i} is not in [${from}, ${to})`;
   return undefined;
 }
 
-function increasing(x: TypedArray, from: number, to: number): string | undefined {
-  for (let i = from + 1; i < to; i++) if (!(x[i] > x[i - 1])) return `value ${x[i]} at ${i} is not above the one before`;
+function increasing(x: TypedArray): string | undefined {
+  for (let i = 1; i < x.length; i++) if (!(x[i] > x[i - 1])) return `value ${x[i]} at ${i} is not above the one before`;
   return undefined;
 }
 
@@ -105,11 +102,31 @@ function offsets(ptr: TypedArray, a: Arrays, into: string): string | undefined {
   return ptr[ptr.length - 1] === n ? undefined : `ends at ${ptr[ptr.length - 1]}, expected ${into}'s length ${n}`;
 }
 
-function rows(ptr: TypedArray, ok: (row: number, p: number, start: number) => string | undefined): string | undefined {
-  for (let r = 0; r + 1 < ptr.length; r++) {
-    for (let p = ptr[r]; p < ptr[r + 1]; p++) {
-      const problem = ok(r, p, ptr[r]);
-      if (problem) return problem;
+function neighbourIndices(x: TypedArray, a: Arrays): string | undefined {
+  const ptr = a["neighbours.indptr"], n = nMovies(a);
+  for (let m = 0; m < n; m++) {
+    for (let p = ptr[m]; p < ptr[m + 1]; p++) {
+      if (!(x[p] >= 0 && x[p] < n && x[p] !== m)) return `movie ${m}'s neighbour ${x[p]} at ${p} is out of range or itself`;
+    }
+  }
+  return undefined;
+}
+
+function neighbourSims(x: TypedArray, a: Arrays): string | undefined {
+  const ptr = a["neighbours.indptr"];
+  for (let m = 0; m + 1 < ptr.length; m++) {
+    for (let p = ptr[m]; p < ptr[m + 1]; p++) {
+      if (!(x[p] > 0 && x[p] < Infinity && (p === ptr[m] || x[p] <= x[p - 1]))) return `movie ${m}'s sim ${x[p]} at ${p} is not finite, > 0 and at most the one before`;
+    }
+  }
+  return undefined;
+}
+
+function userIndices(x: TypedArray, a: Arrays): string | undefined {
+  const ptr = a["users.indptr"], n = nMovies(a);
+  for (let u = 0; u + 1 < ptr.length; u++) {
+    for (let p = ptr[u]; p < ptr[u + 1]; p++) {
+      if (!(x[p] >= 0 && x[p] < n && (p === ptr[u] || x[p] > x[p - 1]))) return `user ${u}'s movie ${x[p]} at ${p} is out of range or not after the one before`;
     }
   }
   return undefined;
@@ -172,10 +189,10 @@ export interface SaveOptions {
 }
 
 /**
- * Publishes the model at `dir` atomically: writes model.json and one .bin per array into a staging
- * directory beside it, renames that to a versioned sibling `<dir>.v-<time>-<pid>`, and renames a
- * symlink to it over `dir`. Readers see the old model or the new one, whatever is killed when.
- * Refuses a model without neighbours or one loadModel would refuse, and a `dir` that is not ours.
+ * Publishes the model at `dir` atomically: writes model.json and one .bin per array into
+ * `<dir>.versions/partial-<pid>`, renames that to `<dir>.versions/<time>-<pid>`, and renames a symlink
+ * to it over `dir`. Readers see the old model or the new one, whatever is killed when. Refuses a model
+ * without neighbours or one loadModel would refuse, and a `dir` that is not ours.
  */
 export async function saveModel(dir: string, model: SavedModel, { onStep }: SaveOptions = {}): Promise<void> {
   const target = path.resolve(dir);
@@ -187,9 +204,9 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
   const release = await lockModelDir(dir);
   try {
     const previous = await replaceable(target, dir);
-    const staging = `${target}.partial-${process.pid}`;
+    const versions = `${target}.versions`, staging = path.join(versions, `partial-${process.pid}`);
     await rm(staging, { recursive: true, force: true });
-    await mkdir(staging);
+    await mkdir(staging, { recursive: true });
     const manifest: Manifest = { format: MODEL_FORMAT, ...model.manifest, arrays: {} };
     try {
       for (const [name, array] of Object.entries(arrays)) {
@@ -200,23 +217,33 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
       await writeDurably(path.join(staging, "model.json"), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
       await syncDir(staging);
       await onStep?.("staged");
-      const version = `${target}.v-${new Date().toISOString().replace(/[-:.]/g, "")}-${process.pid}`;
-      await rename(staging, version);
+      if (!previous || previous.layout === "empty") {
+        // Nothing to replace: the staged folder becomes the model in one rename, a plain folder that uploads
+        // (an Azure ML job's output) copy as it is; the symlink layout starts with the first replacement.
+        if (previous) await rmdir(target);
+        await rename(staging, target);
+        await syncDir(path.dirname(target));
+        await rmdir(versions).catch(() => undefined);
+        await onStep?.("swapped");
+        return;
+      }
+      const version = `${new Date().toISOString().replace(/[-:.]/g, "")}-${process.pid}`;
+      await rename(staging, path.join(versions, version));
+      await syncDir(versions);
       await onStep?.("versioned");
       const link = `${target}.link-${process.pid}`;
       await rm(link, { force: true });
-      await symlink(path.basename(version), link);
+      await symlink(`${path.basename(versions)}/${version}`, link);
       await onStep?.("linked");
-      // A directory cannot be swapped for a symlink in one rename: an empty one goes, an old-layout model moves aside (once).
-      if (previous?.layout === "empty") await rmdir(target);
-      if (previous?.layout === "directory") await rename(target, `${target}.v-0-migrated-${process.pid}`);
+      // A directory cannot be swapped for a symlink in one rename: an old-layout model moves aside (once; restored if killed here).
+      if (previous.layout === "directory") await rename(target, path.join(versions, `migrated-${process.pid}`));
       await rename(link, target);
       await syncDir(path.dirname(target));
       await onStep?.("swapped");
-      await removeOldVersions(target, path.basename(version));
+      await removeOldVersions(versions, version);
     } catch (e) {
       await rm(staging, { recursive: true, force: true });
-      throw e;
+      throw (e as NodeJS.ErrnoException).code ? new ModelDirError(`cannot write the model to ${dir}: ${(e as Error).message}`) : e;
     }
   } finally {
     await release();
@@ -269,7 +296,9 @@ const unlinkQuietly = (file: string) => {
 /** Creates the lock with our pid in one step (link), taking over a lock whose process is dead. */
 async function takeLock(lockFile: string, dir: string): Promise<void> {
   const mine = `${lockFile}.${process.pid}`;
-  await writeFile(mine, `${process.pid}\n`);
+  await writeFile(mine, `${process.pid}\n`).catch((e: Error) => {
+    throw new ModelDirError(`cannot lock ${dir}: ${e.message}`);
+  });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -312,22 +341,30 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Removes staging, links, lock attempts and moved-aside models that processes which died left beside `target`. */
+/**
+ * Removes what processes which died left: links, lock attempts and (from before format 2) staging and
+ * moved-aside models beside `target`, staging in `<target>.versions`.
+ */
 async function removeStale(target: string): Promise<void> {
-  const base = path.basename(target), parent = path.dirname(target);
-  const pattern = new RegExp(`^${escapeRegExp(base)}\\.(?:partial-|link-|previous-|lock\\.|lock\\.stale-)(\\d+)$`);
-  for (const name of await readdir(parent)) {
-    const m = pattern.exec(name);
-    if (m && !alive(Number(m[1]))) await rm(path.join(parent, name), { recursive: true, force: true });
+  const stale = async (dir: string, pattern: RegExp) => {
+    for (const name of await readdir(dir).catch(() => [])) {
+      const m = pattern.exec(name);
+      if (m && !alive(Number(m[1]))) await rm(path.join(dir, name), { recursive: true, force: true });
+    }
+  };
+  await stale(path.dirname(target), new RegExp(`^${escapeRegExp(path.basename(target))}\\.(?:partial-|link-|previous-|lock\\.|lock\\.stale-)(\\d+)$`));
+  await stale(`${target}.versions`, /^partial-(\d+)$/);
+  // A writer killed between the two renames of a takeover (old layout to symlink) left no model at target: put it back.
+  for (const name of await readdir(`${target}.versions`).catch(() => [])) {
+    const m = /^migrated-(\d+)$/.exec(name);
+    if (m && !alive(Number(m[1])) && !(await lstat(target).then(() => true, () => false))) await rename(path.join(`${target}.versions`, name), target);
   }
 }
 
-/** After a swap, removes our other versions beside `target` (the current one's readers retry on the new one). */
-async function removeOldVersions(target: string, current: string): Promise<void> {
-  const base = path.basename(target), parent = path.dirname(target);
-  for (const name of await readdir(parent)) {
-    const version = path.join(parent, name);
-    if (name !== current && name.startsWith(`${base}.v-`) && (await ourModelDir(version))) await rm(version, { recursive: true, force: true });
+/** After a swap, removes the other models in `versions` (a reader of the one just replaced retries on the new one). */
+async function removeOldVersions(versions: string, current: string): Promise<void> {
+  for (const name of await readdir(versions)) {
+    if (name !== current && (await ourModelDir(path.join(versions, name)))) await rm(path.join(versions, name), { recursive: true, force: true });
   }
 }
 
@@ -346,7 +383,7 @@ async function replaceable(target: string, dir: string): Promise<{ layout: "syml
   const refuse = (what: string) => new ModelDirError(`refusing to replace ${dir}: ${what}; give a new path, or the directory of a model this project wrote`);
   if (info.isSymbolicLink()) {
     const to = await readlink(target);
-    if (to.startsWith(`${path.basename(target)}.v-`) && !to.includes("/")) return { layout: "symlink" };
+    if (new RegExp(`^${escapeRegExp(path.basename(target))}\\.versions/[^/.][^/]*$`).test(to)) return { layout: "symlink" };
     if (await ourModelDir(target)) return { layout: "symlink" };
     throw refuse(`it is a symlink to ${to}, which holds no model of this project`);
   }
@@ -388,7 +425,8 @@ export async function loadModel(dir: string): Promise<Model> {
 
 async function modelDirOf(dir: string): Promise<string> {
   const real = await realpath(dir).catch((e: NodeJS.ErrnoException) => {
-    throw new ModelFormatError(e.code === "ENOENT" ? `${dir}: no model there (train one first)` : `${dir}: cannot open the model directory (${e.code})`);
+    throw new ModelFormatError(e.code === "ENOENT" ? `${path.join(dir, "model.json")}: missing, there is no model at ${dir} (train one first)`
+      : `${dir}: cannot open the model directory (${e.code})`);
   });
   if (!(await stat(real)).isDirectory()) throw new ModelFormatError(`${dir}: expected a model directory, got a file`);
   return real;
@@ -430,6 +468,7 @@ async function readManifest(real: string, file: string): Promise<Manifest> {
   for (const field of ["params", "input", "counts", "timings", "metrics", "arrays"]) {
     if (typeof m[field] !== "object" || m[field] === null) throw bad(`expected an object "${field}", got ${JSON.stringify(m[field]) ?? "none"}`);
   }
+  if (m.fit !== "all" && m.fit !== "train") throw bad(`expected "fit" to be "all" or "train", got ${JSON.stringify(m.fit) ?? "none"}`);
   for (const name of Object.keys(m.arrays)) {
     if (!(name in ARRAYS)) throw bad(`unknown array ${JSON.stringify(name).slice(0, 80)} (expected ${Object.keys(ARRAYS).join(", ")})`);
   }

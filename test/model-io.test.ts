@@ -36,7 +36,7 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-test("save then load gives back every array and the manifest; saving again swaps the symlink and keeps one version", async () => {
+test("save then load gives back every array and the manifest; a fresh path gets a plain folder, replacements swap a symlink and keep one version", async () => {
   const root = fresh("model");
   await writeSynthetic(path.join(root, "data"), "small", 5);
   const trained = await train(path.join(root, "data"), { k: 20 });
@@ -51,12 +51,17 @@ test("save then load gives back every array and the manifest; saving again swaps
   assert.equal(loaded.manifest.params.k, 20);
   assert.equal(loaded.manifest.format, MODEL_FORMAT);
   assert.match(loaded.manifest.arrays["neighbours.sims"].sha256, /^[0-9a-f]{64}$/);
-  const first = readlinkSync(dir);
+  assert.ok(!lstatSync(dir).isSymbolicLink() && lstatSync(dir).isDirectory(), "a fresh path: the staged folder renamed into place");
+  assert.deepEqual(readdirSync(root).sort(), ["data", "model"]);
 
   await saveModel(dir, { ...trained, manifest: { ...trained.manifest, createdAt: "second" } });
   assert.equal((await loadModel(dir)).manifest.createdAt, "second");
-  assert.notEqual(readlinkSync(dir), first);
-  assert.deepEqual(readdirSync(root).sort(), ["data", "model", readlinkSync(dir)]);
+  const second = readlinkSync(dir);
+  await saveModel(dir, { ...trained, manifest: { ...trained.manifest, createdAt: "third" } });
+  assert.equal((await loadModel(dir)).manifest.createdAt, "third");
+  assert.notEqual(readlinkSync(dir), second);
+  assert.deepEqual(readdirSync(root).sort(), ["data", "model", "model.versions"]);
+  assert.deepEqual(readdirSync(`${dir}.versions`).map((v) => `model.versions/${v}`), [readlinkSync(dir)]);
   rmSync(root, { recursive: true });
 });
 
@@ -106,7 +111,8 @@ test("item 1: an old-layout model directory (plain, format 1) is ours and is rep
   await saveModel(dir, tinyModel("new"));
   assert.ok(lstatSync(dir).isSymbolicLink());
   assert.equal((await loadModel(dir)).manifest.createdAt, "new");
-  assert.deepEqual(readdirSync(root).sort(), ["model", readlinkSync(dir), "src", readlinkSync(path.join(root, "src"))].sort());
+  assert.deepEqual(readdirSync(root).sort(), ["model", "model.versions", "src"]);
+  assert.deepEqual(readdirSync(`${dir}.versions`).map((v) => `model.versions/${v}`), [readlinkSync(dir)]);
   rmSync(root, { recursive: true });
 });
 
@@ -160,7 +166,7 @@ test("items 3, 5, 6: corrupted or hostile model files are refused with the file 
     ["indptr not ending at the length", { arrays: { "neighbours.indptr": int32At(4, 5) } }, /neighbours\.indptr\.bin: ends at 5, expected neighbours\.indices's length 4/],
     ["users' movies unordered", { arrays: { "users.indices": (b) => { b.writeInt32LE(1, 0); b.writeInt32LE(0, 4); } } }, /users\.indices\.bin: user 0's movie 0 at 1 is out of range or not after the one before/],
     ["user's movie out of range", { arrays: { "users.indices": int32At(4, -1) } }, /users\.indices\.bin: user 2's movie -1 at 4/],
-    ["liked flag 2", { arrays: { "users.liked": (b) => void (b[4] = 2) } }, /users\.liked\.bin: value 2 at 4 is not 0 or 1/],
+    ["liked flag 2", { arrays: { "users.liked": (b) => void (b[4] = 2) } }, /users\.liked\.bin: value 2 at 4 is not in \[0, 2\)/],
     ["movieIds unsorted", { arrays: { "movies.movieId": int32At(1, 5) } }, /movies\.movieId\.bin: value 5 at 1 is not above the one before/],
     ["title not UTF-8", { arrays: { "movies.title.bytes": (b) => void (b[2] = 0xff) } }, /movies\.title\.bytes\.bin: string 0 \(bytes 0\.\.14\) is not valid UTF-8/],
     ["relabelled dtype", { manifest: (m) => (m.arrays["neighbours.sims"].type = "int32") }, /model\.json: array "neighbours\.sims" has type "int32", expected "float32"/],
@@ -171,6 +177,7 @@ test("items 3, 5, 6: corrupted or hostile model files are refused with the file 
     ["missing array entry", { manifest: (m) => delete m.arrays["users.liked"] }, /model\.json: no entry for array "users\.liked"/],
     ["no checksum", { manifest: (m) => delete m.arrays["users.liked"].sha256 }, /model\.json: array "users\.liked" has no SHA-256/],
     ["not a model.json of ours", { manifest: (m) => delete m.format }, /model\.json: no format field/],
+    ["unknown fit", { manifest: (m) => (m.fit = "some") }, /model\.json: expected "fit" to be "all" or "train", got "some"/],
     ["empty model.json", (dir) => writeFileSync(path.join(dir, "model.json"), ""), /model\.json: empty$/],
     ["invalid JSON", (dir) => writeFileSync(path.join(dir, "model.json"), "{\"format\": 2,"), /model\.json: not valid JSON \(/],
     ["JSON array", (dir) => writeFileSync(path.join(dir, "model.json"), "[]"), /model\.json: expected a JSON object/],
@@ -192,7 +199,8 @@ test("items 3, 5, 6: corrupted or hostile model files are refused with the file 
   const file = path.join(root, "file");
   writeFileSync(file, "x");
   await assert.rejects(loadModel(file), new ModelFormatError(`${file}: expected a model directory, got a file`));
-  await assert.rejects(loadModel(path.join(root, "nothing")), new ModelFormatError(`${path.join(root, "nothing")}: no model there (train one first)`));
+  const nothing = path.join(root, "nothing");
+  await assert.rejects(loadModel(nothing), new ModelFormatError(`${nothing}/model.json: missing, there is no model at ${nothing} (train one first)`));
   rmSync(root, { recursive: true });
 });
 
@@ -210,10 +218,17 @@ test("item 5: the server never becomes ready on a corrupted model: it logs the f
 
 test("item 4: findModelDir finds a loadable model under a symlinked model dir and under a plain copy of it (the Azure job output)", async () => {
   const root = fresh("find");
+  await saveModel(path.join(root, "outputs", "model"), tinyModel("first"));
+  assert.ok(!lstatSync(path.join(root, "outputs", "model")).isSymbolicLink(), "a job's fresh output folder gets a plain folder");
+  assert.equal(await findModelDir(path.join(root, "outputs")), path.join(root, "outputs", "model"));
   await saveModel(path.join(root, "outputs", "model"), tinyModel("found"));
+  assert.equal(await findModelDir(path.join(root, "outputs")), path.join(root, "outputs", "model"));
   assert.equal((await loadModel(await findModelDir(path.join(root, "outputs")))).manifest.createdAt, "found");
   cpSync(path.join(root, "outputs"), path.join(root, "copy"), { recursive: true, dereference: true });
+  assert.equal(await findModelDir(path.join(root, "copy")), path.join(root, "copy", "model"));
   assert.equal((await loadModel(await findModelDir(path.join(root, "copy")))).manifest.createdAt, "found");
+  rmSync(path.join(root, "outputs", "model"));
+  assert.equal((await loadModel(await findModelDir(path.join(root, "outputs")))).manifest.createdAt, "found", "an upload that skips symlinks");
   rmSync(root, { recursive: true });
 });
 
@@ -239,26 +254,48 @@ test("item 4: a writer killed -9 at any step leaves a loadable model at the path
   for (const [layout, step, after] of [["symlink", "staged", "old"], ["symlink", "versioned", "old"], ["symlink", "linked", "old"], ["symlink", "swapped", "child"],
     ["directory", "linked", "old"]] as const) {
     const dir = path.join(root, `${layout}-${step}`);
+    if (layout === "symlink") await saveModel(dir, tinyModel("older")); // the first save gives a plain folder, the second the symlink
     await saveModel(dir, tinyModel("old"));
-    if (layout === "directory") {
-      const version = realpathSync(dir);
-      rmSync(dir);
-      cpSync(version, dir, { recursive: true });
-      rmSync(version, { recursive: true });
-    }
     const child = await writerStoppedAt(src, dir, step);
     await killed(child);
     assert.equal((await loadModel(dir)).manifest.createdAt, after, `${layout} ${step}`);
     assert.ok(existsSync(`${dir}.lock`), "the killed writer's lock stays behind");
-    const current = lstatSync(dir).isSymbolicLink() ? readlinkSync(dir) : "";
-    const leftovers = readdirSync(root).filter((f) => f.startsWith(`${path.basename(dir)}.`) && ![`${path.basename(dir)}.lock`, current].includes(f));
+    const current = lstatSync(dir).isSymbolicLink() ? path.basename(readlinkSync(dir)) : "";
+    const leftovers = [...readdirSync(root).filter((f) => f.startsWith(`${path.basename(dir)}.link-`)), ...readdirSync(`${dir}.versions`).filter((v) => v !== current)];
     assert.ok(leftovers.length > 0, `${layout} ${step}: the killed writer left staging, a link or a version`);
 
     await saveModel(dir, tinyModel("next"));
     assert.equal((await loadModel(dir)).manifest.createdAt, "next");
     const left = readdirSync(root).filter((f) => f.startsWith(`${path.basename(dir)}`)).sort();
-    assert.deepEqual(left, [path.basename(dir), readlinkSync(dir)], `${layout} ${step}: ${left}`);
+    assert.deepEqual(left, [path.basename(dir), `${path.basename(dir)}.versions`], `${layout} ${step}: ${left}`);
+    assert.deepEqual(readdirSync(`${dir}.versions`), [path.basename(readlinkSync(dir))]);
   }
+  rmSync(root, { recursive: true });
+});
+
+test("item 4: a real train killed -9 around its save leaves a loadable model at the path, and the next train cleans up", async () => {
+  const root = fresh("kill-train");
+  const dir = path.join(root, "model");
+  const env = { ...process.env, MOVIELENS_CACHE: path.join(root, "cache") };
+  await saveModel(dir, tinyModel("old"));
+  const args = [cli, "train", "--synthetic", "small", "--model-dir", dir, "--k", "5", "--threads", "1"];
+  for (const delay of [0, 15, 40]) {
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    await new Promise<void>((resolve) => {
+      child.stdout!.on("data", (d: Buffer) => /^coverage /m.test((out += d)) && resolve());
+      child.on("exit", () => resolve());
+    });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    await killed(child);
+    const { manifest } = await loadModel(dir);
+    assert.ok(manifest.createdAt === "old" || manifest.params.k === 5, `killed ${delay} ms after the metrics: ${manifest.createdAt}`);
+  }
+  const { stdout } = await promisify(execFile)(process.execPath, args, { env });
+  assert.match(stdout, /model written to /);
+  assert.deepEqual(readdirSync(root).sort(), ["cache", "model", "model.versions"]);
+  assert.deepEqual(readdirSync(`${dir}.versions`), [path.basename(readlinkSync(dir))]);
+  assert.equal((await loadModel(dir)).manifest.params.k, 5);
   rmSync(root, { recursive: true });
 });
 

@@ -25,8 +25,10 @@ export const AZURE_ENV_HELP = `Workspace, from the environment:
 Credentials: $AZURE_ACCESS_TOKEN if set (a bearer token for ARM, e.g. from
   az account get-access-token --query accessToken -o tsv), else DefaultAzureCredential
   (az login, managed identity, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, ...).
-Step defaults: AZUREML_DATA (--data), AZUREML_IMAGE (--image), AZUREML_COMPUTE (--compute),
-  AZUREML_ENDPOINT (--endpoint).
+Step defaults: AZUREML_DATA (--data), AZUREML_IMAGE (--image; without it the image is built in
+  Azure from deploy/Dockerfile), AZUREML_COMPUTE (--compute), AZUREML_ENDPOINT (--endpoint).
+The build context goes to the workspace's default datastore with the datastore's own credentials
+  (or AZURE_STORAGE_CONNECTION_STRING when it names the datastore's account).
 With --dry-run no credential is needed, and missing variables take example values.`;
 
 const REQUIRED = ["AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE"] as const;
@@ -70,19 +72,31 @@ export interface Azure {
   dryRun: boolean;
   /** Between polls of a job or a long-running operation. */
   pollMs: number;
+  /** How long each wait (job, long-running operation) may take before the step gives up. */
+  timeoutMs: number;
+  /** Aborted on Ctrl-C: every wait stops, and no further request starts. */
+  signal: AbortSignal;
   log: (line: string) => void;
+  env: NodeJS.ProcessEnv;
 }
 
 export interface ConnectOptions {
   /** Print each request instead of sending it: GETs are answered 404 (as if nothing existed yet), writes echo their body. */
   dryRun?: boolean;
   pollMs?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
 }
 
+/** The default of `timeoutMs`: deployments take 10+ minutes, a job builds its image first. */
+export const DEFAULT_TIMEOUT_MINUTES = 60;
+
 /** Connects to the workspace the environment names (example values in a dry run when it names none). */
-export function connect({ dryRun = false, pollMs = 15_000, log = console.log, env = process.env }: ConnectOptions = {}): Azure {
+export function connect({
+  dryRun = false, pollMs = 15_000, timeoutMs = DEFAULT_TIMEOUT_MINUTES * 60_000, signal = new AbortController().signal, log = console.log, env = process.env,
+}: ConnectOptions = {}): Azure {
   const ws = dryRun && !isConfigured(env) ? { ...EXAMPLE_WORKSPACE, armEndpoint: env.AZURE_ARM_ENDPOINT ?? EXAMPLE_WORKSPACE.armEndpoint } : workspaceFromEnv(env);
   const http = dryRun ? printingHttpClient(log) : createDefaultHttpClient();
   const client = new AzureMachineLearningWorkspaces(dryRun ? staticToken("dry-run") : credentialFrom(env), ws.subscriptionId, {
@@ -90,7 +104,7 @@ export function connect({ dryRun = false, pollMs = 15_000, log = console.log, en
     credentialScopes: ["https://management.azure.com/.default"],
     httpClient: http,
   });
-  return { ws, client, http, dryRun, pollMs, log };
+  return { ws, client, http, dryRun, pollMs, timeoutMs, signal, log, env };
 }
 
 function credentialFrom(env: NodeJS.ProcessEnv): TokenCredential {
@@ -111,7 +125,7 @@ export function formatRequest(method: string, url: string, body?: unknown): stri
 function printingHttpClient(log: (line: string) => void): HttpClient {
   return {
     async sendRequest(request: PipelineRequest) {
-      const body = typeof request.body === "string" ? request.body : undefined;
+      const body = typeof request.body === "string" && request.body ? request.body : undefined;
       log(formatRequest(request.method, request.url, body));
       const headers = createHttpHeaders({ "content-type": "application/json" });
       if (request.method === "GET") {
