@@ -331,7 +331,7 @@ async function lockHolder(lockFile: string): Promise<number | undefined> {
 }
 
 /** A pid of ours is not alive: a lock or staging with it comes from an earlier process (a container reuses pids). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);

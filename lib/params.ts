@@ -29,26 +29,57 @@ export interface Params {
   evalUsers?: number;
 }
 
+/** A parameter's allowed values: an integer or a number in min..max (open at both ends when `open`). */
+export interface Limit {
+  min: number;
+  max: number;
+  integer?: boolean;
+  open?: boolean;
+}
+
+/** The range of every numeric parameter, checked by resolveParams and by the CLI before any work. */
+export const LIMITS = {
+  seed: { min: 0, max: 2 ** 32 - 1, integer: true },
+  likeThreshold: { min: 0, max: 5 }, // MovieLens ratings are 0.5..5
+  testFraction: { min: 0, max: 1, open: true }, // 0 tests nothing, 1 trains on nothing
+  k: { min: 1, max: 1000, integer: true },
+  n: { min: 1, max: 1000, integer: true },
+  shrink: { min: 0, max: 1e6 },
+  beta: { min: 0, max: 1 },
+  sampleUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
+  evalUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
+} as const satisfies Record<string, Limit>;
+
+/** What `value` breaks ("must be an integer in 1..1000"), or null when it is within `limit`. */
+export function outOfRange(value: number, limit: Limit): string | null {
+  const { min, max, integer, open } = limit;
+  const within = open ? value > min && value < max : value >= min && value <= max;
+  if (Number.isFinite(value) && within && (!integer || Number.isInteger(value))) return null;
+  return `must be ${integer ? "an integer" : "a number"} in ${open ? `(${min}, ${max})` : integer ? `${min}..${max}` : `[${min}, ${max}]`}`;
+}
+
 /** Defaults overlaid with `options`, each value checked. */
 export function resolveParams(options: Partial<Params> = {}): Params {
   const params: Params = { ...DEFAULTS, ...stripUndefined(options) };
-  const { seed, likeThreshold, testFraction, k, n, similarity, shrink, beta, sampleUsers, evalUsers } = params;
-  if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
-  if (!Number.isFinite(likeThreshold)) throw new RangeError(`likeThreshold must be a number, got ${likeThreshold}`);
-  if (!(testFraction >= 0 && testFraction <= 1)) throw new RangeError(`testFraction must be in [0, 1], got ${testFraction}`);
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
-  if (!SIMILARITIES.includes(similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${similarity}`);
-  if (!(shrink >= 0)) throw new RangeError(`shrink must be >= 0, got ${shrink}`);
-  if (!(beta >= 0)) throw new RangeError(`beta must be >= 0, got ${beta}`);
-  for (const [name, value] of [["sampleUsers", sampleUsers], ["evalUsers", evalUsers]] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-      throw new RangeError(`${name} must be a positive integer, got ${value}`);
-    }
+  for (const [name, limit] of Object.entries(LIMITS)) {
+    const value = params[name as keyof typeof LIMITS];
+    const broken = value === undefined ? null : outOfRange(value, limit);
+    if (broken) throw new RangeError(`${name} ${broken}, got ${value}`);
   }
+  if (!SIMILARITIES.includes(params.similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${params.similarity}`);
   return params;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/**
+ * The setting the project recommends: what `tune` chooses on ml-latest-small and ml-100k (README,
+ * "Beating popularity"). `compare` (npm start) sets it beside the spec's cosine and saves it.
+ */
+export const RECOMMENDED: Pick<Params, "similarity" | "shrink" | "beta" | "k"> = { similarity: "rp3beta", shrink: 0, beta: 0.2, k: 200 };
+
+/** "rp3beta beta=0.2 k=200": a similarity setting in one phrase. */
+export const describeSetting = ({ similarity, shrink, beta, k }: Pick<Params, "similarity" | "shrink" | "beta" | "k">) =>
+  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}`} k=${k}`;

@@ -217,25 +217,11 @@ test("findModelDir finds the shallowest model.json under AZUREML_MODEL_DIR", asy
 });
 
 test("serve from AZUREML_MODEL_DIR logs one JSON line per request and on SIGTERM finishes in-flight requests, then exits 0", async () => {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0"], {
-    env: { ...process.env, AZUREML_MODEL_DIR: path.join(tmp, "azureml-models") }, stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = once(child, "close");
-  const lines: string[] = [];
-  const waiters: [RegExp, (line: string) => void][] = [];
-  readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-    lines.push(line);
-    for (const [i, [pattern, resolve]] of waiters.entries()) if (pattern.test(line)) waiters.splice(i, 1), resolve(line);
-  });
-  const logged = (pattern: RegExp) => new Promise<string>((resolve) => {
-    const seen = lines.find((l) => pattern.test(l));
-    if (seen) resolve(seen);
-    else waiters.push([pattern, resolve]);
-  });
+  const server = startServer([], { AZUREML_MODEL_DIR: path.join(tmp, "azureml-models") });
+  const { child, lines, logged } = server;
   try {
-    const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(await logged(/listening at/))![1]);
     await logged(/model loaded from .*movielens_recommender.1 /);
-    const url = `http://127.0.0.1:${port}`;
+    const url = await server.url();
     assert.equal((await post({ userId: 23 }, undefined, url)).status, 200);
     assert.equal((await post({ userId: 987654321 }, undefined, url)).status, 404);
 
@@ -256,12 +242,12 @@ test("serve from AZUREML_MODEL_DIR logs one JSON line per request and on SIGTERM
       })().catch(reject), 100);
     });
     assert.deepEqual(await response, { status: 200, connection: "close", json: plain(recommendForUser(model, 7, 2)) });
-    assert.deepEqual(await exited, [0, null]);
+    assert.deepEqual((await server.exitWithin(SHUTDOWN_GRACE + 5000)).result, [0, null]);
     agent.destroy();
   } finally {
     child.kill("SIGKILL");
   }
-  const requestLines = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "request");
+  const requestLines = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).filter((l) => l.msg === "request");
   assert.deepEqual(requestLines.map(({ method, route, status }) => [method, route, status]), [
     ["POST", "/score", 200], ["POST", "/score", 404], ["POST", "/score", 200],
   ]);
@@ -281,22 +267,20 @@ test("serve exits 1 with a clear log line when the model cannot be loaded, with 
 });
 
 test("serve --workers 2: two processes on one port answer alike, and SIGTERM stops both, exit 0", async () => {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--workers", "2", "--quiet", "--model-dir", modelDir], { stdio: ["ignore", "pipe", "inherit"] });
-  const exited = once(child, "close");
+  const server = startServer(["--workers", "2", "--quiet", "--model-dir", modelDir]);
   try {
-    let out = "";
-    child.stdout!.on("data", (c) => (out += c));
-    while ((out.match(/model loaded/g) ?? []).length < 2) await once(child.stdout!, "data");
+    await server.logged(/model loaded/, 2);
+    const out = server.lines.join("\n");
     const ports = new Set([...out.matchAll(/listening at http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => m[1]));
     assert.equal(ports.size, 1, out);
     const url = `http://127.0.0.1:${[...ports][0]}`;
     const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => post({ userId: 1 + (i % 60) }, undefined, url)));
     answers.forEach((a, i) => assert.deepEqual(a, { status: 200, json: plain(recommendForUser(model, 1 + (i % 60), 10)) }));
-    child.kill("SIGTERM");
-    assert.deepEqual(await exited, [0, null]);
-    assert.equal((out.match(/SIGTERM: closing/g) ?? []).length, 2, out);
+    server.child.kill("SIGTERM");
+    assert.deepEqual((await server.exitWithin(SHUTDOWN_GRACE + 5000)).result, [0, null]);
+    assert.equal(server.lines.filter((l) => /SIGTERM: closing/.test(l)).length, 2, server.lines.join("\n"));
   } finally {
-    child.kill("SIGKILL");
+    server.child.kill("SIGKILL");
   }
 });
 
@@ -394,8 +378,8 @@ test("200 slow clients (silent, trickling headers, trickling a body, idle after 
 });
 
 /** `cli.js serve ...args` as a child process: its log lines (stdout and stderr) and a wait for a line. */
-function startServer(args: string[]) {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function startServer(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [cli, "serve", "--port", "0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const exited = once(child, "close") as Promise<[number | null, string | null]>;
   const lines: string[] = [];
   const waiters: [RegExp, number, () => void][] = [];

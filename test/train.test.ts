@@ -62,7 +62,7 @@ test("sampleUsers and evalUsers shrink the run as asked", async () => {
   assert.equal(model.users.userId.length, 20);
   assert.equal(model.manifest.metrics.users, 10);
   assert.equal(model.manifest.baseline!.users, 10);
-  await assert.rejects(train(dir, { testFraction: 1.5 }), /testFraction must be in \[0, 1\], got 1.5/);
+  await assert.rejects(train(dir, { testFraction: 1.5 }), /testFraction must be a number in \(0, 1\), got 1.5/);
 });
 
 /** The spec's matrices of a random MovieLens directory, densely: all likes, all ratings, and the merged rows. */
