@@ -177,10 +177,12 @@ test("07: the served model recommends n movies the user never rated; the evaluat
   for (const id of column(fromTrain, "movieId")) if (!hits.includes(id)) assert.ok(!liked.has(id) || trainRated.has(id), `${id}: a test like not marked`);
 });
 
-test("00: the quick start evaluates beside popularity and recommends", async () => {
+test("00: the quick start compares the original, the recommended setting and popularity, and recommends", async () => {
   const r = await render("00-quick-start.ipynb");
   const metrics = tableOf(r, `test metrics at n = ${DEFAULTS.n}`);
-  assert.deepEqual(metrics.head, ["metric", "model", "popularity"]);
+  assert.deepEqual(metrics.head.slice(0, 3), ["method", "setting", "precision"]);
+  assert.deepEqual(column(metrics, "method"), ["original", "recommended", "popularity"]);
+  for (const p of column(metrics, "precision").map(num)) assert.ok(p > 0 && p <= 1, `precision ${p}`);
   assert.equal(tableOf(r, "recommended to user 1").rows.length, DEFAULTS.n);
   assert.equal(tableOf(r, "movies similar to").rows.length, DEFAULTS.n);
 });
