@@ -363,8 +363,9 @@ async function removeStale(target: string): Promise<void> {
 
 /** After a swap, removes the other models in `versions` (a reader of the one just replaced retries on the new one). */
 async function removeOldVersions(versions: string, current: string): Promise<void> {
+  // By name, not content: a version whose removal was killed half-way is no longer a whole model, and is ours all the same.
   for (const name of await readdir(versions)) {
-    if (name !== current && (await ourModelDir(path.join(versions, name)))) await rm(path.join(versions, name), { recursive: true, force: true });
+    if (name !== current && /^(\d{8}T\d+Z-\d+|migrated-\d+)$/.test(name)) await rm(path.join(versions, name), { recursive: true, force: true });
   }
 }
 

@@ -181,16 +181,16 @@ test("train refuses input with nothing to train on, naming the file and what is 
     ["unrated-movies", { "movies.csv": movies, "ratings.csv": `${ratings}1,7,4,0\n2,8,5,0\n` },
       /unrated-movies.movies\.csv: lists none of the movies in ratings\.csv \(all 2 ratings dropped at merge\)/],
     ["no-likes", { "movies.csv": movies, "ratings.csv": `${ratings}1,1,2.5,0\n2,2,1,0\n2,3,2.9,0\n` }, /no-likes.ratings\.csv: no rating is a like \(rating >= 3\) among the 3 kept/],
-    ["no-train-likes", { "movies.csv": movies, "ratings.csv": `${ratings}1,1,4,0\n2,2,4,0\n` }, /no-train-likes.ratings\.csv: none of the 2 likes is in train \(testFraction 1\)/, ["--test-fraction", "1"]],
-    ["ratings-dir", { "movies.csv": movies, "ratings.csv": () => mkdirSync(path.join(dir, "ratings-dir", "ratings.csv")) }, /ratings-dir.ratings\.csv: is a directory, expected a file/],
+    ["no-train-likes", { "movies.csv": movies, "ratings.csv": `${ratings}1,1,4,0\n2,2,4,0\n` }, /no-train-likes.ratings\.csv: none of the 2 likes is in train \(testFraction 0.99\)/, ["--test-fraction", "0.99"]],
+    ["ratings-dir", { "movies.csv": movies, "ratings.csv": () => mkdirSync(path.join(dir, "ratings-dir", "ratings.csv")) }, /ratings-dir: ratings\.csv is not a file/],
     ["dev-zero", { "movies.csv": movies, "ratings.csv": () => symlinkSync("/dev/zero", path.join(dir, "dev-zero", "ratings.csv")) },
-      /dev-zero.ratings\.csv: is not a regular file/],
+      /dev-zero: ratings\.csv is not a file/],
     ["no-newline", { "movies.csv": movies, "ratings.csv": `${ratings}${"1".repeat(64 << 20)}` }, /no-newline.ratings\.csv:2: line longer than 65536 bytes/],
   ];
   for (const [name, files, message, args = []] of cases) {
     const r = await trainOn(name, files, ...args);
     assert.equal(r.code, 1, `${name}: exit ${r.code} after ${Math.round(r.ms)} ms, ${r.stderr}`);
-    assert.match(r.stderr, new RegExp(`^error: ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.${message.source}`), name);
+    assert.match(r.stderr, new RegExp(`^error: (--data )?${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.${message.source}`), name);
     assert.equal(r.stderr.split("\n").length, 2, `${name}: one line, no stack trace: ${r.stderr}`);
     assert.equal(r.model, false, `${name}: no model written`);
   }

@@ -70,6 +70,7 @@ test("item 1: a data folder, a project folder, a file, a foreign symlink or a mo
   const data = path.join(root, "data");
   mkdirSync(data);
   writeFileSync(path.join(data, "ratings.csv"), "userId,movieId,rating,timestamp\n1,10,4,0\n");
+  writeFileSync(path.join(data, "movies.csv"), "movieId,title,genres\n10,A (1999),Drama\n");
   writeFileSync(path.join(root, "notes.txt"), "mine");
   const withExtra = path.join(root, "with-extra");
   await saveModel(path.join(root, "src"), tinyModel());
