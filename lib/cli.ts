@@ -10,7 +10,7 @@ import { downloadCommand } from "./download";
 import { integer, list, within } from "./args";
 import { genresOf } from "./features";
 import { DEFAULT_MODEL_DIR, loadModel, lockModelDir, type Model, saveModel, writeNeighbours } from "./model-io";
-import { DEFAULTS, describeSetting, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
+import { DEFAULTS, describeModel, describeSetting, LIMITS, type Params, resolveParams, SIMILARITIES } from "./params";
 import { progressReporter } from "./progress";
 import { historyOf, type Recommendation, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
 import { checkSource, resolveSource } from "./source";
@@ -107,27 +107,40 @@ pipelineCommand("tune")
   }), DEFAULT_GRID.similarity)
   .option("--shrinks <xs>", "cosine shrink values to try", list(within("each shrink", LIMITS.shrink)), DEFAULT_GRID.shrink)
   .option("--betas <xs>", "rp3beta beta values to try", list(within("each beta", LIMITS.beta)), DEFAULT_GRID.beta)
+  .option("--alphas <xs>", "rp3beta alpha values to try (each with every beta)", list(within("each alpha", LIMITS.alpha)), DEFAULT_GRID.alpha)
   .option("--ks <ns>", "neighbour counts to try", list(within("each k", LIMITS.k)), DEFAULT_GRID.k)
+  .option("--factors <ns>", "ALS factor counts to try", list(within("each factors", LIMITS.factors)), DEFAULT_GRID.factors)
+  .option("--regularizations <xs>", "ALS regularization values to try", list(within("each regularization", LIMITS.regularization)), DEFAULT_GRID.regularization)
+  .option("--confidences <xs>", "ALS confidence values to try (c = 1 + confidence * like)", list(within("each confidence", LIMITS.confidence)), DEFAULT_GRID.confidence)
+  .option("--iterations <ns>", "ALS iteration counts to try", list(within("each iterations", LIMITS.iterations)), DEFAULT_GRID.iterations)
+  .option("--weights <xs>", "blend weights of ALS to try, on the best neighbours and the best ALS", list(within("each weight", LIMITS.weight)), DEFAULT_GRID.weight)
   .option("--valid-fraction <x>", "share of train ratings held out to score the grid, between 0 and 1", within("--valid-fraction", LIMITS.testFraction), DEFAULT_VALID_FRACTION)
   .addHelpText("after", "\nExample: movielens-recsys tune --data data/ml-latest-small --model-dir models/tuned")
   .action(async (o) => {
     const { params, log, dir, source } = await begin(o);
     log(`tuning on ${source}`);
-    const header = ["similarity", "shrink", "beta", "k", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate"];
-    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(11) : c.padStart(i < 4 ? 7 : 13))).join("");
+    const header = ["model", "similarity", "shrink", "beta", "alpha", "k", "factors", "reg", "conf", "weight", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate", `map@${o.n}`, "mrr"];
+    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(11) : c.padStart(i < 10 ? 8 : 13))).join("");
     const show = (x: number | null) => (x === null ? "-" : String(x));
-    const rowLine = (r: TuningRow) => line([r.similarity, show(r.shrink), show(r.beta), show(r.k), ...[r.precision, r.recall, r.ndcg, r.hitrate].map((x) => x.toFixed(4))]);
+    const rowLine = (r: TuningRow) => line([r.model, r.similarity ?? "-", ...[r.shrink, r.beta, r.alpha, r.k, r.factors, r.regularization, r.confidence, r.weight].map(show),
+      ...[r.precision, r.recall, r.ndcg, r.hitrate, r.map, r.mrr].map((x) => x.toFixed(4))]);
     const live = !o.json && process.stdout.isTTY; // else the table comes whole at the end, not between progress lines
     const report = reportTo(log);
-    const { model, rows, best } = await tune(dir, params, { similarity: o.similarities, shrink: o.shrinks, beta: o.betas, k: o.ks }, {
+    const grid = {
+      similarity: o.similarities, shrink: o.shrinks, beta: o.betas, alpha: o.alphas, k: o.ks,
+      factors: o.factors, regularization: o.regularizations, confidence: o.confidences, iterations: o.iterations, weight: o.weights,
+    };
+    const t0 = performance.now();
+    const { model, rows, best } = await tune(dir, params, grid, {
       source, threads: o.threads, refit: o.refit, validFraction: o.validFraction, onProgress: report.onProgress,
       onStage: (stage, ms, summary) => stage !== "tuning" && report.onStage(stage, ms, summary),
       onRow: (r) => live && console.log(`${r.similarity === "popularity" ? `\nvalidation grid\n${line(header)}\n` : ""}${rowLine(r)}`),
     });
+    const seconds = (performance.now() - t0) / 1000;
     await saveModel(o.modelDir, model);
     if (o.json) return printJson({ ...resultJson(source, o.modelDir, model), grid: rows, chosen: best });
     if (!live) console.log(`\nvalidation grid\n${[line(header), ...rows.map(rowLine)].join("\n")}`);
-    console.log(`\nchosen: ${describeSetting(model.manifest.params)}, scored once on test:\n`);
+    console.log(`\ntuning took ${seconds.toFixed(1)} s; chosen on validation: ${describeModel(model.manifest.params)}, scored once on test:\n`);
     console.log(`${metricsTable(model.manifest.metrics, model.manifest.baseline!, o.n)}\n`);
     console.log(`model written to ${o.modelDir}`);
   });
@@ -260,7 +273,7 @@ function metricsTable(metrics: Record<string, number>, baseline: Record<string, 
   const rows = [["metric", "model", "popularity"]];
   for (const [name, value] of Object.entries(metrics)) {
     const show = (x: number) => (Number.isInteger(x) ? x.toLocaleString("en-US") : x.toFixed(4));
-    const label = ["precision", "recall", "ndcg"].includes(name) ? `${name}@${n}` : name;
+    const label = ["precision", "recall", "ndcg", "map"].includes(name) ? `${name}@${n}` : name;
     rows.push([label, show(value), show(baseline[name])]);
   }
   return rows.map(([a, b, c]) => `${a.padEnd(14)}${b.padStart(10)}${c.padStart(12)}`).join("\n");

@@ -1,3 +1,4 @@
+import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWithFactors } from "./als";
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
@@ -5,7 +6,11 @@ import { type Accumulate, newScratch, rankFromHistory, rankPopularFor } from "./
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
-/** The spec's metrics (step 12), under the spec's names. */
+/**
+ * The spec's metrics (step 12), under the spec's names, and two beside them: `map` = mean of AP@n =
+ * (sum over hit positions i of precision@i) / min(n, |relevant|); `mrr` = mean of 1 / the rank of the
+ * first hit, 0 when none.
+ */
 export interface Metrics {
   precision: number;
   recall: number;
@@ -15,6 +20,8 @@ export interface Metrics {
   users: number;
   ndcg: number;
   coverage: number;
+  map: number;
+  mrr: number;
 }
 
 /**
@@ -34,19 +41,24 @@ export function evaluationUsers(
 
 type Rows = Pick<Csr, "indptr" | "indices">;
 
-/** Per evaluated user (by position), hits and DCG of their top n; per movie, whether anyone got it. */
+/** Per evaluated user (by position), hits, DCG, AP and reciprocal rank of their top n; per movie, whether anyone got it. */
 interface Scores {
   hits: Int32Array;
   dcg: Float64Array;
+  ap: Float64Array;
+  rr: Float64Array;
   recommended: Uint8Array;
 }
 
-/** Scores `rank(u)`, the top-n movies for user u, against the test likes in X_test. */
-export function evaluate(users: Int32Array, X_test: Csr, rank: (u: number) => ArrayLike<number>, n: number, neighbours: Neighbours): Metrics {
+/**
+ * Scores `rank(u)`, the top-n movies for user u, against the test likes in X_test; coverage counts the
+ * movies with neighbours, or the `catalogue` movies when given.
+ */
+export function evaluate(users: Int32Array, X_test: Csr, rank: (u: number) => ArrayLike<number>, n: number, neighbours: Neighbours, catalogue?: number): Metrics {
   const scores = newScores(users.length, X_test.nCols);
   const score = scorer(X_test, n, scores);
   users.forEach((u, i) => score(i, u, rank(u)));
-  return summarize(users, X_test, n, neighbours, scores);
+  return summarize(users, X_test, n, catalogue ?? withNeighbours(neighbours), scores);
 }
 
 /** What a thread needs to rank and score its share of the users. */
@@ -56,12 +68,18 @@ export interface EvaluationInput {
   X_train: Rows;
   trainRated: Rows;
   X_test: Csr;
+  /** ALS's factors (users as in X_train), and for the blend the weight of ALS */
+  factors?: Factors;
+  weight?: number;
 }
+
+/** How the users are ranked: spec step 10, popularity, ALS, or the blend of ALS and neighbours. */
+export type Method = "neighbours" | "popularity" | "als" | "blend";
 
 interface EvaluationShared extends EvaluationInput {
   users: Int32Array;
   n: number;
-  method: "neighbours" | "popularity";
+  method: Method;
   next: Int32Array;
   scores: Scores;
   /** for the model's ranking: the kernel, its memory (holding neighbours, X_train and each thread's scores) */
@@ -69,8 +87,9 @@ interface EvaluationShared extends EvaluationInput {
 }
 
 /**
- * Spec step 12 for the model's recommendations (step 10) or the popularity baseline, users spread
- * over `threads` threads; the sums run in user order, so the result does not depend on the count.
+ * Spec step 12 for the model's recommendations (step 10, ALS or the blend) or the popularity baseline,
+ * users spread over `threads` threads; the sums run in user order, so the result does not depend on the
+ * count. ALS and the blend rank the movies with a train like (`popular`), and their coverage counts those.
  */
 export async function evaluateRanking(
   input: EvaluationInput, users: Int32Array, n: number, method: EvaluationShared["method"], threads: number,
@@ -89,9 +108,14 @@ export async function evaluateRanking(
     next: sharedArray(Int32Array, 1),
     scores: newScores(users.length, input.X_test.nCols),
     kernel: model?.kernel,
+    ...(input.factors && method !== "neighbours" && method !== "popularity"
+      ? { factors: { factors: input.factors.factors, users: shared(input.factors.users), movies: shared(input.factors.movies) }, weight: input.weight } : {}),
   };
+  if (method === "blend" && (s.factors === undefined || s.weight === undefined)) throw new TypeError("the blend needs factors and a weight");
+  if (method === "als" && s.factors === undefined) throw new TypeError("ALS needs factors");
   await runTask("evaluate.rank", rankTask, s, threads);
-  return summarize(users, input.X_test, n, input.neighbours, s.scores);
+  const byFactors = method === "als" || method === "blend";
+  return summarize(users, input.X_test, n, byFactors ? input.popular.length : withNeighbours(input.neighbours), s.scores);
 }
 
 /** The neighbours and X_train copied into a kernel memory that also holds each thread's scores. */
@@ -126,59 +150,77 @@ export function rankTask(s: EvaluationShared, index: number): void {
     const at = (history as Int32Array).byteOffset;
     return kernel.accumulate(at, at + 4 * history.length, nb.indptr.byteOffset, nb.indices.byteOffset, nb.sims.byteOffset, t.score.byteOffset, t.touched.byteOffset);
   });
+  const factorScratch = s.factors && newFactorScratch(neighbours.indptr.length - 1, popular.length);
+  const rank = (u: number) => {
+    switch (s.method) {
+      case "neighbours": return rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n, scratch, accumulate);
+      case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n);
+      default: {
+        const blend: Blend | undefined = s.method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;
+        return rankWithFactors(s.factors!, u, popular, row(trainRated, u), n, factorScratch as FactorScratch, blend);
+      }
+    }
+  };
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= users.length) return;
-    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) {
-      const u = users[i];
-      const ranking = s.method === "neighbours"
-        ? rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n, scratch, accumulate)
-        : rankPopularFor(neighbours, popular, row(trainRated, u), n);
-      score(i, u, ranking.movies);
-    }
+    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) score(i, users[i], rank(users[i]).movies);
   }
 }
 
 function newScores(nUsers: number, nMovies: number): Scores {
-  return { hits: sharedArray(Int32Array, nUsers), dcg: sharedArray(Float64Array, nUsers), recommended: sharedArray(Uint8Array, nMovies) };
+  return {
+    hits: sharedArray(Int32Array, nUsers), dcg: sharedArray(Float64Array, nUsers), ap: sharedArray(Float64Array, nUsers),
+    rr: sharedArray(Float64Array, nUsers), recommended: sharedArray(Uint8Array, nMovies),
+  };
 }
 
-/** Scores one user's top n: hits and binary DCG against their test likes. */
+/** Scores one user's top n: hits, binary DCG, AP@n and reciprocal rank against their test likes. */
 function scorer(X_test: Rows, n: number, scores: Scores) {
   const discount = Float64Array.from({ length: n }, (_, i) => 1 / Math.log2(i + 2));
   const relevant = new Int32Array(scores.recommended.length).fill(-1);
   return (i: number, u: number, top: ArrayLike<number>) => {
     for (let p = X_test.indptr[u]; p < X_test.indptr[u + 1]; p++) relevant[X_test.indices[p]] = u;
-    let hits = 0, dcg = 0;
+    let hits = 0, dcg = 0, ap = 0, rr = 0;
     for (let r = 0; r < top.length; r++) {
       scores.recommended[top[r]] = 1;
       if (relevant[top[r]] === u) {
         hits++;
         dcg += discount[r];
+        ap += hits / (r + 1);
+        if (rr === 0) rr = 1 / (r + 1);
       }
     }
     scores.hits[i] = hits;
     scores.dcg[i] = dcg;
+    scores.ap[i] = ap / Math.min(n, X_test.indptr[u + 1] - X_test.indptr[u]);
+    scores.rr[i] = rr;
   };
 }
 
-function summarize(users: Int32Array, X_test: Csr, n: number, neighbours: Neighbours, scores: Scores): Metrics {
+/** Movies with neighbours: the catalogue of spec step 12's coverage. */
+function withNeighbours(neighbours: Neighbours): number {
+  let count = 0;
+  for (let m = 0; m + 1 < neighbours.indptr.length; m++) if (neighbours.indptr[m + 1] > neighbours.indptr[m]) count++;
+  return count;
+}
+
+function summarize(users: Int32Array, X_test: Csr, n: number, catalogue: number, scores: Scores): Metrics {
   const idcg = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) idcg[i + 1] = idcg[i] + 1 / Math.log2(i + 2);
-  let precision = 0, recall = 0, ndcg = 0, totalHits = 0, totalLiked = 0;
+  let precision = 0, recall = 0, ndcg = 0, map = 0, mrr = 0, totalHits = 0, totalLiked = 0;
   users.forEach((u, i) => {
     const hits = scores.hits[i], relevant = rowLength(X_test, u);
     precision += hits / n;
     recall += hits / relevant;
     ndcg += scores.dcg[i] / idcg[Math.min(n, relevant)];
+    map += scores.ap[i];
+    mrr += scores.rr[i];
     if (hits > 0) totalHits++;
     totalLiked += relevant;
   });
-  let withNeighbours = 0, covered = 0;
-  for (let m = 0; m < scores.recommended.length; m++) {
-    if (neighbours.indptr[m + 1] > neighbours.indptr[m]) withNeighbours++;
-    covered += scores.recommended[m];
-  }
+  let covered = 0;
+  for (let m = 0; m < scores.recommended.length; m++) covered += scores.recommended[m];
   const count = users.length;
   const mean = (sum: number) => (count > 0 ? sum / count : 0);
   return {
@@ -189,6 +231,8 @@ function summarize(users: Int32Array, X_test: Csr, n: number, neighbours: Neighb
     total_liked: totalLiked,
     users: count,
     ndcg: mean(ndcg),
-    coverage: withNeighbours > 0 ? covered / withNeighbours : 0,
+    coverage: catalogue > 0 ? covered / catalogue : 0,
+    map: mean(map),
+    mrr: mean(mrr),
   };
 }

@@ -4,11 +4,12 @@ import { link, lstat, mkdir, open, readFile, readdir, readlink, realpath, rename
 import path from "node:path";
 import type { FileInfo } from "./ingest";
 import type { Neighbours } from "./neighbours";
+import type { ServedAls } from "./als";
 import type { Params } from "./params";
 import { popularOrder } from "./recommend";
 
 /** 2: every array carries its SHA-256; the directory is published as a symlink into `<dir>.versions/`. */
-export const MODEL_FORMAT = 2;
+export const MODEL_FORMAT = 3;
 
 /** Where commands write and read a model unless told otherwise. */
 export const DEFAULT_MODEL_DIR = "models/latest";
@@ -40,6 +41,8 @@ export interface Model {
   movies: { movieId: Int32Array; title: string[]; genres: string[]; likes: Int32Array };
   neighbours: Neighbours;
   users: { userId: Int32Array; indptr: Int32Array; indices: Int32Array; liked: Uint8Array };
+  /** ALS's movie factors when params.model is "als" or "blend" (array als.movies, empty otherwise) */
+  als?: ServedAls;
   /** Derived on load: movies by likes, for the popular fallback. */
   popular: Int32Array;
 }
@@ -78,6 +81,8 @@ const ARRAYS: Record<string, { type: ArrayType; check: Check }> = {
   "users.indptr": { type: "int32", check: (x, a) => lengthIs(x, a["users.userId"].length + 1) ?? offsets(x, a, "users.indices") },
   "users.indices": { type: "int32", check: userIndices },
   "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? inRange(x, 0, 2) },
+  "als.movies": { type: "float32", check: (x, a) => (x.length % Math.max(1, nMovies(a)) === 0
+    ? inRange(x, -Number.MAX_VALUE, Infinity) : `has length ${x.length}, not a multiple of the ${nMovies(a)} movies`) },
 };
 const nMovies = (a: Arrays) => a["movies.movieId"].length;
 
@@ -157,6 +162,7 @@ function arraysOf(model: Omit<Model, "manifest" | "popular">): Arrays {
     "users.indptr": model.users.indptr,
     "users.indices": model.users.indices,
     "users.liked": model.users.liked,
+    "als.movies": model.als?.movies ?? new Float32Array(0),
   };
 }
 
@@ -177,8 +183,22 @@ function modelOf(manifest: Manifest, a: Arrays, file: (name: string) => string):
       indices: a["users.indices"] as Int32Array,
       liked: a["users.liked"] as Uint8Array,
     },
+    ...alsOf(manifest.params, a["als.movies"] as Float32Array, nMovies(a), file("als.movies")),
     popular: popularOrder(likes),
   };
+}
+
+/** ALS's part of a model whose params.model is "als" or "blend": its factors must fill als.movies. */
+function alsOf(params: Params, movies: Float32Array, count: number, file: string): { als?: ServedAls } {
+  if (params.model !== "als" && params.model !== "blend") return {};
+  const { factors, regularization, confidence, weight } = params;
+  if (!(Number.isInteger(factors) && factors > 0 && movies.length === count * factors)) {
+    throw new ModelFormatError(`${file}: has length ${movies.length}, expected ${count} movies x ${factors} factors (params.model is ${params.model})`);
+  }
+  if (!(regularization > 0 && confidence >= 0 && (params.model === "als" || (weight >= 0 && weight <= 1)))) {
+    throw new ModelFormatError(`${file}: the model.json params regularization ${regularization}, confidence ${confidence}, weight ${weight} are out of range`);
+  }
+  return { als: { factors, movies, regularization, confidence, weight: params.model === "blend" ? weight : null } };
 }
 
 /** The steps of saveModel, told to `onStep` when each is done (tests stop a writer there). */

@@ -13,7 +13,7 @@ export interface Neighbours {
 }
 
 /** How the weight of neighbour j for movie m is computed (spec step 9 and "Beyond the original"). */
-export interface NeighboursOptions extends Partial<Pick<Params, "similarity" | "shrink" | "beta">> {
+export interface NeighboursOptions extends Partial<Pick<Params, "similarity" | "shrink" | "beta" | "alpha">> {
   /** Worker threads; the result is the same for any count. Default: the cores available. */
   threads?: number;
   onProgress?: Progress;
@@ -28,11 +28,11 @@ export const neighboursOf = (nb: Neighbours, m: number) => ({
  * Top-k neighbours of each movie by the similarity (default: the spec's cosine), weights > 0 only,
  * ties by movieId_enc, self excluded by index, kept weights rounded to float32 (spec step 9).
  * X_movies is movies x users and only its pattern is read: for cosine, c / (sqrt(n_m * n_j) + shrink)
- * from the co-like count c in double; for rp3beta, (1 / n_m) * (sum of 1 / d_u) / n_j ^ beta.
+ * from the co-like count c in double; for rp3beta, (1 / n_m) ^ alpha * (sum of (1 / d_u) ^ alpha) / n_j ^ beta.
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
-  const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, threads = defaultThreads(), onProgress } = options;
-  const s = await prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? beta : undefined, shrink, threads);
+  const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, threads = defaultThreads(), onProgress } = options;
+  const s = await prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? { alpha, beta } : undefined, shrink, threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
   await runTask("neighbours.merge", mergeTask, s, threads);
@@ -84,7 +84,7 @@ interface Shared {
   seg: Int32Array;
   uIdx: Int32Array;
   users: Int32Array;
-  /** 1 / the likes of each user (rp3beta) */
+  /** (1 / the likes of each user) ^ alpha (rp3beta) */
   invD: Float64Array;
   /** co-like increments of movie r */
   increments: Int32Array;
@@ -111,10 +111,12 @@ interface Buffers {
 
 const WORK_UNIT = 1024;
 
-/** `beta` set means rp3beta, else cosine with `shrink`. */
-async function prepare(X_movies: Csr, k: number, beta: number | undefined, shrink: number, threads: number): Promise<Shared> {
+/** `walk` set means rp3beta, else cosine with `shrink`. */
+async function prepare(X_movies: Csr, k: number, walk: { alpha: number; beta: number } | undefined, shrink: number, threads: number): Promise<Shared> {
   const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
-  const weighted = beta !== undefined;
+  const weighted = walk !== undefined;
+  // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
+  const alpha = walk?.alpha ?? 1;
   const likes = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
   const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
   const rank = new Int32Array(nMovies);
@@ -148,14 +150,14 @@ async function prepare(X_movies: Csr, k: number, beta: number | undefined, shrin
     totalWork += increments[r];
   }
 
-  const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], beta ?? 0));
+  const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], walk?.beta ?? 0));
   const likesR = Float64Array.from(perm, (m) => likes[m]);
   likesR.forEach((n, r) => {
-    a[r] = weighted ? 1 / n : 1 / Math.sqrt(n);
+    a[r] = weighted ? Math.pow(1 / n, alpha) : 1 / Math.sqrt(n);
     b[r] = weighted ? 1 / powBeta[r] : 1 / Math.sqrt(n);
     b32[r] = b[r];
   });
-  if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = 1 / (uPtr[u + 1] - uPtr[u]);
+  if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = Math.pow(1 / (uPtr[u + 1] - uPtr[u]), alpha);
   thr32.fill(FLOAT32_MIN);
   never.fill(Infinity);
   return {
@@ -314,7 +316,7 @@ function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): numbe
 
 /** The exact weight of y for x, as the spec writes it, from the co-like count or sum v. */
 function weight(s: Shared, v: number, x: number, y: number): number {
-  return s.weighted ? ((1 / s.likes[x]) * v) / s.powBeta[y] : v / (Math.sqrt(s.likes[x] * s.likes[y]) + s.shrink);
+  return s.weighted ? (s.a[x] * v) / s.powBeta[y] : v / (Math.sqrt(s.likes[x] * s.likes[y]) + s.shrink);
 }
 
 /** Appends y to x's buffer; a full buffer keeps its k best (weight descending, then movieId_enc ascending). */

@@ -8,7 +8,17 @@ export const DEFAULTS = {
   similarity: "cosine",
   shrink: 0,
   beta: 0.3,
+  alpha: 1,
+  model: "neighbours",
+  factors: 64,
+  regularization: 30,
+  confidence: 3,
+  iterations: 15,
+  weight: 0.5,
 } as const;
+
+export const MODELS = ["neighbours", "als", "blend"] as const;
+export type ModelName = (typeof MODELS)[number];
 
 export const SIMILARITIES = ["cosine", "rp3beta"] as const;
 export type SimilarityName = (typeof SIMILARITIES)[number];
@@ -23,6 +33,16 @@ export interface Params {
   similarity: SimilarityName;
   shrink: number;
   beta: number;
+  /** rp3beta: transition probabilities raised to alpha before the walk (Paudel et al. 2017); 1 is plain rp3beta */
+  alpha: number;
+  /** What ranks: the neighbours (spec step 10), implicit ALS, or their blend (`weight` on ALS) */
+  model: ModelName;
+  /** ALS: factors, regularisation, confidence c = 1 + confidence * x (implicit's alpha), iterations */
+  factors: number;
+  regularization: number;
+  confidence: number;
+  iterations: number;
+  weight: number;
   /** Keep this many users (spec step 3); undefined keeps all. */
   sampleUsers?: number;
   /** Evaluate this many users (spec step 12); undefined evaluates all. */
@@ -48,6 +68,12 @@ export const LIMITS = {
   beta: { min: 0, max: 1 },
   sampleUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
   evalUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
+  alpha: { min: 0, max: 10, open: true },
+  factors: { min: 1, max: 1024, integer: true },
+  regularization: { min: 0, max: 1e6, open: true },
+  confidence: { min: 0, max: 1e6 },
+  iterations: { min: 1, max: 1000, integer: true },
+  weight: { min: 0, max: 1 },
 } as const satisfies Record<string, Limit>;
 
 /** What `value` breaks ("must be an integer in 1..1000"), or null when it is within `limit`. */
@@ -67,6 +93,7 @@ export function resolveParams(options: Partial<Params> = {}): Params {
     if (broken) throw new RangeError(`${name} ${broken}, got ${value}`);
   }
   if (!SIMILARITIES.includes(params.similarity)) throw new RangeError(`similarity must be one of ${SIMILARITIES.join(", ")}, got ${params.similarity}`);
+  if (!MODELS.includes(params.model)) throw new RangeError(`model must be one of ${MODELS.join(", ")}, got ${params.model}`);
   return params;
 }
 
@@ -80,6 +107,12 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  */
 export const RECOMMENDED: Pick<Params, "similarity" | "shrink" | "beta" | "k"> = { similarity: "rp3beta", shrink: 0, beta: 0.2, k: 200 };
 
-/** "rp3beta beta=0.2 k=200": a similarity setting in one phrase. */
-export const describeSetting = ({ similarity, shrink, beta, k }: Pick<Params, "similarity" | "shrink" | "beta" | "k">) =>
-  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}`} k=${k}`;
+/** "rp3beta beta=0.2 k=200": a similarity setting in one phrase (rp3beta's alpha when it is not 1). */
+export const describeSetting = ({ similarity, shrink, beta, alpha = 1, k }: Pick<Params, "similarity" | "shrink" | "beta" | "k"> & { alpha?: number }) =>
+  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}${alpha === 1 ? "" : ` alpha=${alpha}`}`} k=${k}`;
+
+/** The model in one phrase: its neighbours setting, ALS's, or the blend of both. */
+export function describeModel(p: Params): string {
+  const als = `ALS factors=${p.factors} regularization=${p.regularization} confidence=${p.confidence} iterations=${p.iterations}`;
+  return p.model === "neighbours" ? describeSetting(p) : p.model === "als" ? als : `blend of ${describeSetting(p)} and ${als}, weight ${p.weight}`;
+}

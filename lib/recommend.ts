@@ -1,3 +1,4 @@
+import { newFactorScratch, rankWithFactors, userFactors } from "./als";
 import { genresOf } from "./features";
 import type { Model } from "./model-io";
 import type { Neighbours } from "./neighbours";
@@ -153,13 +154,27 @@ export function recommendForUser(model: Served, userId: number, n: number, liked
   const { rated, liked } = historyOf(model, userId);
   const now = movieEncs(model, likedNow);
   const history = now.length ? union(liked, now) : liked;
-  return describe(model, rankFromHistory(model.neighbours, model.popular, history, now.length ? union(rated, now) : rated, n));
+  return describe(model, rank(model, history, now.length ? union(rated, now) : rated, n));
+}
+
+/**
+ * The model's ranking for a liked history (ascending), `rated` excluded: spec step 10, or with ALS the
+ * user's factors solved from the history (as implicit's recalculate_user) and ranked among the movies
+ * with a like, alone or blended with the neighbours. An empty history gets the popular movies.
+ */
+function rank(model: Served, history: Int32Array, rated: ArrayLike<number>, n: number): Ranking {
+  const { als } = model;
+  if (!als || history.length === 0) return rankFromHistory(model.neighbours, model.popular, history, rated, n);
+  const x = userFactors(als, history, als.regularization, als.confidence);
+  const blend = als.weight === null ? undefined : { neighbours: model.neighbours, history, weight: als.weight };
+  const scratch = newFactorScratch(model.movies.movieId.length, model.popular.length);
+  return { ...rankWithFactors(als, x, model.popular, rated, n, scratch, blend), fallback: null };
 }
 
 /** Recommendations for someone who liked `movieIds` (a user the model has not seen); those are excluded. */
 export function recommendForMovies(model: Served, movieIds: number[], n: number) {
   const history = union(movieEncs(model, movieIds));
-  return describe(model, rankFromHistory(model.neighbours, model.popular, history, history, n));
+  return describe(model, rank(model, history, history, n));
 }
 
 /** movieId_enc of each id; unknown ids throw, all of them named. */

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { type Factors, fitAls } from "./als";
 import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
 import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
@@ -24,6 +25,7 @@ export interface TrainOptions {
   refit?: boolean;
 }
 
+/** A model to save (with `als`, the served fit's movie factors, when params.model is ALS or the blend). */
 export type TrainedModel = Omit<Model, "manifest"> & { manifest: Omit<Manifest, "arrays" | "format"> };
 
 /** Times stages into `timings` and reports them. */
@@ -75,9 +77,11 @@ export async function train(dir: string, options: Partial<Params> = {}, trainOpt
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
   const neighbours = await fitNeighbours(data.X_movies, params, run);
-  const { metrics, baseline } = await evaluateTest(data, neighbours, params, run);
+  const factors = params.model === "neighbours" ? undefined : await fitFactors(data.X_train, params, run);
+  const { metrics, baseline } = await evaluateTest(data, neighbours, params, run, factors);
   const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, params, run);
-  return assemble(data, served, params, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
+  const model = assemble(data, served, params, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
+  return withAls(model, params, served, factors, run);
 }
 
 /** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
@@ -128,19 +132,37 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
 
 /** Spec step 9 with the chosen similarity, as a timed stage. */
 export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "neighbours"): Promise<Neighbours> {
-  const { k, similarity, shrink, beta } = params;
-  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, threads: run.threads, onProgress: run.onProgress?.(name) }),
-    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}`}, k=${k}`);
+  const { k, similarity, shrink, beta, alpha } = params;
+  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, alpha, threads: run.threads, onProgress: run.onProgress?.(name) }),
+    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta} alpha=${alpha}`}, k=${k}`);
 }
 
-/** Spec step 12 on test, for the model and the popularity baseline, on the same users. */
-export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Params, run: Run): Promise<{ metrics: Metrics; baseline: Metrics }> {
+/** Implicit ALS on X_train with the params' factors, regularization, confidence and iterations, as a timed stage. */
+export function fitFactors(X_train: Csr, params: Params, run: Run, name = "als"): Promise<Factors> {
+  const { factors, regularization, confidence, iterations, seed } = params;
+  return run.stage(name, () => fitAls(X_train, { factors, regularization, confidence, iterations, seed, threads: run.threads, onProgress: run.onProgress?.(name) }),
+    () => `ALS factors=${factors} regularization=${regularization} confidence=${confidence} iterations=${iterations}`);
+}
+
+/**
+ * The model with ALS's movie factors when params.model is ALS or the blend: the evaluation's on train,
+ * or fitted again on the served fit's likes (all ratings).
+ */
+export async function withAls(model: TrainedModel, params: Params, served: Fit, factors: Factors | undefined, run: Run): Promise<TrainedModel> {
+  if (params.model === "neighbours" || !factors) return model;
+  const movies = served.fit === "all" ? (await fitFactors(served.likes, params, run, "refit als")).movies : factors.movies;
+  const { regularization, confidence } = params;
+  return { ...model, als: { factors: params.factors, movies, regularization, confidence, weight: params.model === "blend" ? params.weight : null } };
+}
+
+/** Spec step 12 on test, for the model (params.model: ALS and the blend need factors) and the popularity baseline, on the same users. */
+export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Params, run: Run, factors?: Factors): Promise<{ metrics: Metrics; baseline: Metrics }> {
   const { X_train, X_test, trainRated, enc } = data;
   return run.stage("evaluate", async () => {
     const users = evaluationUsers(X_train, X_test, enc.userIds, params.evalUsers, params.seed);
-    const input = { neighbours, popular: popularOrder(likesOf(data.X_movies)), X_train, trainRated, X_test };
+    const input = { neighbours, popular: popularOrder(likesOf(data.X_movies)), X_train, trainRated, X_test, factors, weight: params.weight };
     return {
-      metrics: await evaluateRanking(input, users, params.n, "neighbours", run.threads),
+      metrics: await evaluateRanking(input, users, params.n, params.model, run.threads),
       baseline: await evaluateRanking(input, users, params.n, "popularity", run.threads),
     };
   }, (r) => `${fmt(r.metrics.users)} users, precision@${params.n} ${r.metrics.precision.toFixed(4)} (popularity ${r.baseline.precision.toFixed(4)})`);

@@ -1,26 +1,43 @@
 import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
-import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
+import type { Factors } from "./als";
+import { type EvaluationInput, evaluateRanking, evaluationUsers, type Method } from "./evaluate";
 import { type Neighbours, truncateNeighbours } from "./neighbours";
-import { type Params, resolveParams, type SimilarityName } from "./params";
+import { type ModelName, type Params, resolveParams, type SimilarityName } from "./params";
 import { popularOrder } from "./recommend";
 import { splitRatings } from "./split";
 import {
-  assemble, evaluateTest, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions,
+  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions, withAls,
 } from "./train";
 
-/** The values `tune` tries; every similarity setting is tried with every k. */
+/**
+ * The values `tune` tries: every similarity setting (rp3beta with every beta and alpha) with every k;
+ * every ALS setting (factors x regularization x confidence x iterations; none when `factors` is
+ * empty); then each blend `weight` of the best neighbours and the best ALS on validation.
+ */
 export interface Grid {
   similarity: SimilarityName[];
   shrink: number[];
   beta: number[];
+  alpha: number[];
   k: number[];
+  factors: number[];
+  regularization: number[];
+  confidence: number[];
+  iterations: number[];
+  weight: number[];
 }
 
 export const DEFAULT_GRID: Grid = {
   similarity: ["cosine", "rp3beta"],
   shrink: [0, 10, 50, 100],
   beta: [0, 0.2, 0.4, 0.6, 0.8],
-  k: [10, 25, 50, 100, 200],
+  alpha: [0.5, 0.75, 1],
+  k: [10, 25, 50, 100, 200, 500],
+  factors: [64, 128],
+  regularization: [30, 100, 300],
+  confidence: [3, 10, 30],
+  iterations: [15],
+  weight: [0.3, 0.5, 0.7, 0.85],
 };
 
 /**
@@ -29,17 +46,35 @@ export const DEFAULT_GRID: Grid = {
  */
 export const DEFAULT_VALID_FRACTION = 0.3;
 
-/** One scored configuration; `similarity` "popularity" is the baseline's row, for reference. */
+/**
+ * One scored configuration; model "popularity" (similarity "popularity") is the baseline's row, for
+ * reference. Fields that do not apply to the model are null.
+ */
 export interface TuningRow {
-  similarity: SimilarityName | "popularity";
+  model: ModelName | "popularity";
+  similarity: SimilarityName | "popularity" | null;
   shrink: number | null;
   beta: number | null;
+  alpha: number | null;
   k: number | null;
+  factors: number | null;
+  regularization: number | null;
+  confidence: number | null;
+  iterations: number | null;
+  weight: number | null;
   precision: number;
   recall: number;
   ndcg: number;
   hitrate: number;
+  map: number;
+  mrr: number;
 }
+
+type Setting = Pick<TuningRow, "model" | "similarity" | "shrink" | "beta" | "alpha" | "k" | "factors" | "regularization" | "confidence" | "iterations" | "weight">;
+
+const NONE: Setting = {
+  model: "neighbours", similarity: null, shrink: null, beta: null, alpha: null, k: null, factors: null, regularization: null, confidence: null, iterations: null, weight: null,
+};
 
 /** What the grid is scored on: train split again (spec, "Tuning"); test is never read. */
 interface Validation {
@@ -73,10 +108,24 @@ export function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId
 }
 
 /** The similarity settings of a grid, each to be tried with every k. */
-export function settingsOf(grid: Grid): Pick<Params, "similarity" | "shrink" | "beta">[] {
-  return grid.similarity.flatMap((similarity): Pick<Params, "similarity" | "shrink" | "beta">[] => similarity === "cosine"
-    ? grid.shrink.map((shrink) => ({ similarity, shrink, beta: 0 }))
-    : grid.beta.map((beta) => ({ similarity, shrink: 0, beta })));
+export function settingsOf(grid: Grid): Pick<Params, "similarity" | "shrink" | "beta" | "alpha">[] {
+  return grid.similarity.flatMap((similarity): Pick<Params, "similarity" | "shrink" | "beta" | "alpha">[] => similarity === "cosine"
+    ? grid.shrink.map((shrink) => ({ similarity, shrink, beta: 0, alpha: 1 }))
+    : grid.beta.flatMap((beta) => grid.alpha.map((alpha) => ({ similarity, shrink: 0, beta, alpha }))));
+}
+
+/** The ALS settings of a grid. */
+export function alsSettingsOf(grid: Grid): Pick<Params, "factors" | "regularization" | "confidence" | "iterations">[] {
+  return grid.factors.flatMap((factors) => grid.regularization.flatMap((regularization) => grid.confidence.flatMap((confidence) =>
+    grid.iterations.map((iterations) => ({ factors, regularization, confidence, iterations })))));
+}
+
+/** The params of a neighbours or ALS row (the others keep `params`'). */
+function paramsOfRow(params: Params, r: TuningRow): Params {
+  const nb = r.similarity !== null && r.similarity !== "popularity"
+    ? { similarity: r.similarity, shrink: r.shrink!, beta: r.beta!, alpha: r.alpha!, k: r.k! } : {};
+  const als = r.factors !== null ? { factors: r.factors, regularization: r.regularization!, confidence: r.confidence!, iterations: r.iterations! } : {};
+  return resolveParams({ ...params, ...nb, ...als, model: r.model as ModelName, ...(r.weight !== null ? { weight: r.weight } : {}) });
 }
 
 /**
@@ -93,33 +142,64 @@ export async function tune(
   const valid = await run.stage("validation", () => validationSplit(data, params, trainOptions.validFraction ?? DEFAULT_VALID_FRACTION),
     (v) => `${v.X_fit.indices.length.toLocaleString("en-US")} likes to fit, ${v.X_valid.indices.length.toLocaleString("en-US")} to score`);
   const users = evaluationUsers(valid.X_fit, valid.X_valid, data.enc.userIds, params.evalUsers, params.seed);
-  const input = (neighbours: Neighbours) => ({
-    neighbours, popular: popularOrder(likesOf(valid.X_fitMovies)), X_train: valid.X_fit, trainRated: valid.fitRated, X_test: valid.X_valid,
+  const popular = popularOrder(likesOf(valid.X_fitMovies));
+  const input = (neighbours: Neighbours, factors?: Factors, weight?: number): EvaluationInput => ({
+    neighbours, popular, X_train: valid.X_fit, trainRated: valid.fitRated, X_test: valid.X_valid, factors, weight,
   });
-  const row = (config: Pick<TuningRow, "similarity" | "shrink" | "beta" | "k">, m: Metrics): TuningRow => {
-    const r = { ...config, precision: m.precision, recall: m.recall, ndcg: m.ndcg, hitrate: m.hitrate };
+  const rows: TuningRow[] = [];
+  const score = async (setting: Setting, evaluation: EvaluationInput, method: Method) => {
+    const m = await evaluateRanking(evaluation, users, params.n, method, run.threads);
+    const r = { ...setting, precision: m.precision, recall: m.recall, ndcg: m.ndcg, hitrate: m.hitrate, map: m.map, mrr: m.mrr };
+    rows.push(r);
     trainOptions.onRow?.(r);
     return r;
   };
-  const maxK = Math.max(...grid.k);
+  const bestOf = (of: TuningRow[]) => of.reduce((a, b) => (b.precision > a.precision ? b : a));
   const empty: Neighbours = { indptr: new Int32Array(data.enc.movieIds.length + 1), indices: new Int32Array(0), sims: new Float32Array(0) };
-  const rows = [row({ similarity: "popularity", shrink: null, beta: null, k: null },
-    await evaluateRanking(input(empty), users, params.n, "popularity", run.threads))];
+  await score({ ...NONE, model: "popularity", similarity: "popularity" }, input(empty), "popularity");
+
+  const maxK = Math.max(...grid.k);
+  const nbRows: TuningRow[] = [];
+  let bestNb: { row: TuningRow; neighbours: Neighbours } | undefined;
   for (const setting of settingsOf(grid)) {
     const neighbours = await fitNeighbours(valid.X_fitMovies, { ...params, ...setting, k: maxK }, run, "tuning");
     for (const k of grid.k) {
-      const metrics = await evaluateRanking(input(truncateNeighbours(neighbours, k)), users, params.n, "neighbours", run.threads);
-      rows.push(row({ ...setting, k }, metrics));
+      const truncated = truncateNeighbours(neighbours, k);
+      const row = await score({ ...NONE, ...setting, k }, input(truncated), "neighbours");
+      nbRows.push(row);
+      if (!bestNb || row.precision > bestNb.row.precision) bestNb = { row, neighbours: truncated };
     }
   }
-  const best = rows.slice(1).reduce((a, b) => (b.precision > a.precision ? b : a));
-  const chosen = resolveParams({ ...params, similarity: best.similarity as SimilarityName, shrink: best.shrink!, beta: best.beta!, k: best.k! });
-  const neighbours = await fitNeighbours(data.X_movies, chosen, run);
-  const { metrics, baseline } = await evaluateTest(data, neighbours, chosen, run);
-  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, chosen, run);
-  const model = assemble(data, served, chosen, {
+  let bestAls: { row: TuningRow; factors: Factors } | undefined;
+  for (const setting of alsSettingsOf(grid)) {
+    const factors = await fitFactors(valid.X_fit, { ...params, ...setting }, run, "tuning");
+    const row = await score({ ...NONE, model: "als", ...setting }, input(empty, factors), "als");
+    if (!bestAls || row.precision > bestAls.row.precision) bestAls = { row, factors };
+  }
+  if (bestNb && bestAls) {
+    const { row: nb, neighbours } = bestNb, { row: als, factors } = bestAls;
+    for (const weight of grid.weight) {
+      const setting: Setting = {
+        model: "blend", similarity: nb.similarity, shrink: nb.shrink, beta: nb.beta, alpha: nb.alpha, k: nb.k,
+        factors: als.factors, regularization: als.regularization, confidence: als.confidence, iterations: als.iterations, weight,
+      };
+      await score(setting, input(neighbours, factors, weight), "blend");
+    }
+  }
+
+  const best = bestOf(rows.slice(1));
+  const chosen = paramsOfRow(params, best);
+  // the blend's neighbours are the best neighbours row's; ALS alone keeps the best neighbours for similar movies
+  const nbParams = best.model === "als" && nbRows.length > 0 ? paramsOfRow(params, bestOf(nbRows)) : chosen;
+  const neighbours = await fitNeighbours(data.X_movies, nbParams, run);
+  const factors = chosen.model === "neighbours" ? undefined : await fitFactors(data.X_train, chosen, run);
+  const { metrics, baseline } = await evaluateTest(data, neighbours, chosen, run, factors);
+  const saved = { ...nbParams, model: chosen.model, factors: chosen.factors, regularization: chosen.regularization,
+    confidence: chosen.confidence, iterations: chosen.iterations, weight: chosen.weight };
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, nbParams, run);
+  const model = assemble(data, served, saved, {
     evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
     tuning: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as Record<string, number | string>),
   });
-  return { model, rows, best };
+  return { model: await withAls(model, saved, served, factors, run), rows, best };
 }

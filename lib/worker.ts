@@ -1,4 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { solveTask } from "./als";
 import { rankTask } from "./evaluate";
 import { sha256Task } from "./ingest";
 import { countTask, mergeTask } from "./neighbours";
@@ -9,6 +10,7 @@ const TASKS: Record<string, Task<never, unknown>> = {
   "neighbours.count": countTask,
   "neighbours.merge": mergeTask,
   "evaluate.rank": rankTask,
+  "als.solve": solveTask,
   "ingest.sha256": sha256Task,
 };
 

@@ -43,7 +43,8 @@ function spawn<R>(name: string, shared: unknown, index: number, threads: number,
     signal?.addEventListener("abort", () => void worker.terminate(), { once: true });
     worker.once("message", resolve);
     worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`worker ${index} of task ${name} exited with code ${code}`)));
+    // A result posted just before the exit may still be queued: let it settle the promise first.
+    worker.once("exit", (code) => setImmediate(() => reject(new Error(`worker ${index} of task ${name} exited with code ${code}`))));
   });
 }
 

@@ -36,7 +36,7 @@ test("train on the small synthetic set, then recommend, similar and export-neigh
   const manifest = JSON.parse(readFileSync(path.join(modelDir, "model.json"), "utf8"));
   assert.equal(manifest.params.k, 50);
   assert.equal(manifest.input.source, "synthetic:small");
-  assert.deepEqual(Object.keys(manifest.metrics), ["precision", "recall", "hitrate", "total_hits", "total_liked", "users", "ndcg", "coverage"]);
+  assert.deepEqual(Object.keys(manifest.metrics), ["precision", "recall", "hitrate", "total_hits", "total_liked", "users", "ndcg", "coverage", "map", "mrr"]);
   assert.equal(manifest.counts.ratings, 120_000);
 
   const rec = await run("recommend", "--model-dir", modelDir, "--user", "1", "--n", "3");
@@ -73,7 +73,7 @@ test("train --similarity rp3beta and tune record their choice in model.json", as
   const rp3 = path.join(root, "rp3");
   const trained = await run("train", "--similarity", "rp3beta", "--beta", "0.4", "--k", "30", "--model-dir", rp3, "--threads", "2");
   assert.equal(trained.code, 0, trained.stderr);
-  assert.match(trained.stdout, /neighbours .* rp3beta beta=0\.4, k=30/);
+  assert.match(trained.stdout, /neighbours .* rp3beta beta=0\.4 alpha=1, k=30/);
   const manifest = JSON.parse(readFileSync(path.join(rp3, "model.json"), "utf8"));
   assert.deepEqual([manifest.params.similarity, manifest.params.beta, manifest.params.k], ["rp3beta", 0.4, 30]);
 
@@ -81,18 +81,20 @@ test("train --similarity rp3beta and tune record their choice in model.json", as
   // stdout and stderr into one file, as `tune ... > log 2>&1` does: the grid stays whole between the progress lines
   const log = path.join(root, "tune.log");
   const fd = openSync(log, "w");
-  const code = await new Promise((resolve) => spawn(process.execPath, [cli, "tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta", "--shrinks", "0,20", "--betas", "0.3", "--ks", "10,40"],
+  const code = await new Promise((resolve) => spawn(process.execPath, [cli, "tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta", "--shrinks", "0,20", "--betas", "0.3",
+    "--alphas", "1", "--ks", "10,40", "--factors", "4", "--regularizations", "30", "--confidences", "3", "--iterations", "3", "--weights", "0.5"],
     { stdio: ["ignore", fd, fd], env: { ...process.env, MOVIELENS_CACHE: root } }).on("exit", resolve));
   closeSync(fd);
   const t = { stdout: readFileSync(log, "utf8") };
   assert.equal(code, 0, t.stdout);
-  assert.match(t.stdout, /^validation grid\nsimilarity +shrink +beta +k +precision@10 .*\n((popularity|cosine|rp3beta) .*\n){7}\nchosen: /m);
-  assert.equal(t.stdout.match(/^(cosine|rp3beta|popularity) /gm)!.length, 7);
-  const chosen = /^chosen: (cosine|rp3beta) (shrink|beta)=([\d.]+) k=(\d+)/m.exec(t.stdout)!;
+  // popularity, 3 similarity settings x 2 k, 1 ALS, 1 blend
+  assert.match(t.stdout, /^validation grid\nmodel +similarity +shrink +beta +alpha +k +factors +reg +conf +weight +precision@10 .*\n((popularity|neighbours|als|blend) .*\n){9}\ntuning took /m);
+  assert.equal(t.stdout.match(/^(neighbours|popularity|als|blend) +(cosine|rp3beta|popularity|-) /gm)!.length, 9);
+  const chosen = /chosen on validation: (.*), scored once on test/.exec(t.stdout)![1];
   const tunedManifest = JSON.parse(readFileSync(path.join(tuned, "model.json"), "utf8"));
-  assert.equal(tunedManifest.params.similarity, chosen[1]);
-  assert.equal(tunedManifest.params.k, Number(chosen[4]));
-  assert.equal(tunedManifest.tuning.length, 7);
+  const { model, similarity, k, factors } = tunedManifest.params;
+  assert.ok(model === "als" ? chosen.startsWith(`ALS factors=${factors}`) : chosen.includes(`${similarity} `) && chosen.includes(`k=${k}`), chosen);
+  assert.equal(tunedManifest.tuning.length, 9);
   const bad = await run("tune", "--similarities", "jaccard");
   assert.match(bad.stderr, /unknown similarity "jaccard"/);
 });
@@ -120,10 +122,13 @@ test("--json output parses; movies are named by title, an ambiguous one lists it
   assert.equal(result.params.k, 5);
   assert.match(trained.stderr, /^training on .*tiny\n[^]*^neighbours +\d/m);
 
-  const tuned = JSON.parse((await run("tune", "--data", data, "--model-dir", path.join(root, "tiny-tuned"), "--ks", "2,5", "--similarities", "rp3beta", "--betas", "0,0.5", "--json")).stdout);
-  assert.equal(tuned.grid.length, 5);
+  const tuned = JSON.parse((await run("tune", "--data", data, "--model-dir", path.join(root, "tiny-tuned"), "--ks", "2,5", "--similarities", "rp3beta", "--betas", "0,0.5",
+    "--alphas", "1", "--factors", "2", "--regularizations", "1", "--confidences", "1", "--weights", "0.5", "--json")).stdout);
+  // popularity, 2 betas x 2 k, 1 ALS, 1 blend
+  assert.equal(tuned.grid.length, 7);
   assert.deepEqual(tuned.grid[0].similarity, "popularity");
-  assert.equal(tuned.params.k, tuned.chosen.k);
+  assert.equal(tuned.params.model, tuned.chosen.model);
+  if (tuned.chosen.model !== "als") assert.equal(tuned.params.k, tuned.chosen.k);
 
   const rec = await run("recommend", "--model-dir", tiny, "--movies", "toy story", "The Matrix", "7", "--n", "3", "--json");
   assert.equal(rec.code, 0, rec.stderr);

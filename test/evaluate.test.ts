@@ -8,6 +8,7 @@ import { normalizeRows, rowIndices, transpose } from "../lib/csr";
 import { random } from "../lib/synthetic";
 import { randomLikes } from "./reference";
 import type { Neighbours } from "../lib/neighbours";
+import { fitAls, newFactorScratch, rankWithFactors } from "../lib/als";
 
 test("every metric on a hand-worked example (n = 3)", () => {
   const X_test = csrFromDense([
@@ -29,6 +30,12 @@ test("every metric on a hand-worked example (n = 3)", () => {
   assert.equal(m.users, 3);
   assert.ok(Math.abs(m.ndcg - (ndcg0 + 0 + ndcg2) / 3) < 1e-15, `ndcg ${m.ndcg}`);
   assert.equal(m.coverage, 6 / 7);
+  // AP@3: user 0 (1/1 + 2/3) / min(3, 2), user 2 (1/1) / min(3, 4); reciprocal ranks 1, 0, 1
+  assert.ok(Math.abs(m.map - ((1 + 2 / 3) / 2 + 0 + 1 / 3) / 3) < 1e-15, `map ${m.map}`);
+  assert.equal(m.mrr, 2 / 3);
+  // a hit only at rank 2 has AP 1/2 / min(n, |relevant|) and reciprocal rank 1/2
+  const late = evaluate(Int32Array.from([1]), X_test, () => [5, 0, 7], 3, neighbours, 4);
+  assert.deepEqual([late.map, late.mrr, late.coverage], [0.5, 0.5, 3 / 4]);
 });
 
 test("evaluated users have a train like and a test like; evalUsers samples them by hash", () => {
@@ -52,9 +59,18 @@ test("evaluateRanking on threads equals evaluate in this thread, for the model a
   const input = { neighbours, popular, X_train, trainRated, X_test };
   const byHand = evaluate(users, X_test, (u) => rankFromHistory(neighbours, popular, rowIndices(X_train, u), rowIndices(trainRated, u), 10).movies, 10, neighbours);
   const baseline = evaluate(users, X_test, (u) => rankPopularFor(neighbours, popular, rowIndices(trainRated, u), 10).movies, 10, neighbours);
+  const factors = await fitAls(X_train, { factors: 6, regularization: 0.5, confidence: 5, iterations: 3, seed: 1 });
+  const s = newFactorScratch(120, popular.length);
+  const als = evaluate(users, X_test, (u) => rankWithFactors(factors, u, popular, rowIndices(trainRated, u), 10, s).movies, 10, neighbours, popular.length);
+  const blend = evaluate(users, X_test, (u) => rankWithFactors(factors, u, popular, rowIndices(trainRated, u), 10, s,
+    { neighbours, history: rowIndices(X_train, u), weight: 0.4 }).movies, 10, neighbours, popular.length);
   for (const threads of [1, 2, 3]) {
     assert.deepEqual(await evaluateRanking(input, users, 10, "neighbours", threads), byHand);
     assert.deepEqual(await evaluateRanking(input, users, 10, "popularity", threads), baseline);
+    assert.deepEqual(await evaluateRanking({ ...input, factors }, users, 10, "als", threads), als);
+    assert.deepEqual(await evaluateRanking({ ...input, factors, weight: 0.4 }, users, 10, "blend", threads), blend);
   }
   assert.ok(byHand.users > 200 && byHand.precision > 0);
+  assert.ok(als.precision > 0 && blend.precision > 0);
+  assert.notDeepEqual(als, blend);
 });

@@ -53,9 +53,9 @@ test("cosine with shrinkage and rp3beta equal the brute-force formulas of the sp
   const rand = random(11);
   for (const [nUsers, nMovies, density, k] of [[40, 30, 0.15, 6], [25, 18, 0.3, 100]]) {
     const X = randomLikes(rand, nUsers, nMovies, density);
-    for (const options of [{ shrink: 0 }, { shrink: 10 }, { beta: 0 }, { beta: 0.3 }, { beta: 0.75 }]) {
+    for (const options of [{ shrink: 0 }, { shrink: 10 }, { beta: 0 }, { beta: 0.3 }, { beta: 0.75 }, { beta: 0.3, alpha: 0.5 }, { beta: 0.2, alpha: 1.7 }]) {
       const expected = denseNeighbours(X, k, options);
-      const got = await nearestNeighbours(X_moviesOf(X), k, "beta" in options ? { similarity: "rp3beta", beta: options.beta } : { shrink: options.shrink });
+      const got = await nearestNeighbours(X_moviesOf(X), k, "beta" in options ? { similarity: "rp3beta", ...options } : { shrink: options.shrink });
       for (let m = 0; m < nMovies; m++) {
         assert.deepEqual([...neighboursOf(got, m).indices], expected.indices[m], `movie ${m}, ${JSON.stringify(options)}`);
         assert.deepEqual([...neighboursOf(got, m).sims], expected.sims[m], `sims of movie ${m}, ${JSON.stringify(options)}`);
@@ -82,6 +82,17 @@ test("rp3beta is not symmetric: popular neighbours are penalised", async () => {
   const nb = await nearestNeighbours(X_moviesOf([[1, 1], [1, 0], [1, 0]]), 1, { similarity: "rp3beta", beta: 0.5 });
   // w(0 -> 1) = (1/3) * (1/2) / 1^0.5; w(1 -> 0) = (1/1) * (1/2) / 3^0.5
   assert.deepEqual([...nb.sims], [Math.fround(1 / 6), Math.fround(0.5 / Math.sqrt(3))]);
+});
+
+test("rp3beta's alpha raises the transition probabilities: alpha 1 is plain rp3beta, bit for bit", async () => {
+  const X = randomLikes(random(5), 60, 40, 0.15);
+  const plain = await nearestNeighbours(X_moviesOf(X), 10, { similarity: "rp3beta", beta: 0.4 });
+  assert.deepEqual(await nearestNeighbours(X_moviesOf(X), 10, { similarity: "rp3beta", beta: 0.4, alpha: 1 }), plain);
+  // movie 0 liked by 2 users, movie 1 by the first of them, who likes 2 movies:
+  // w(0 -> 1) = (1/2)^a * (1/2)^a / 1^beta, w(1 -> 0) = (1/1)^a * (1/2)^a / 2^beta
+  const nb = await nearestNeighbours(X_moviesOf([[1, 1], [1, 0]]), 1, { similarity: "rp3beta", beta: 0.5, alpha: 0.5 });
+  assert.deepEqual([...nb.sims], [Math.fround(0.5 ** 0.5 * 0.5 ** 0.5), Math.fround(0.5 ** 0.5 / Math.sqrt(2))]);
+  assert.notDeepEqual(await nearestNeighbours(X_moviesOf(X), 10, { similarity: "rp3beta", beta: 0.4, alpha: 0.6 }), plain);
 });
 
 test("truncateNeighbours keeps each list's first k", async () => {

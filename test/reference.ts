@@ -9,8 +9,8 @@ export interface DenseNeighbours {
   sims: number[][];
 }
 
-/** Spec step 9 over a dense 0/1 users x movies matrix; cosine with shrink, or rp3beta when beta is set. */
-export function denseNeighbours(X: number[][], k: number, { shrink = 0, beta }: { shrink?: number; beta?: number } = {}): DenseNeighbours {
+/** Spec step 9 over a dense 0/1 users x movies matrix; cosine with shrink, or rp3beta (with alpha) when beta is set. */
+export function denseNeighbours(X: number[][], k: number, { shrink = 0, beta, alpha = 1 }: { shrink?: number; beta?: number; alpha?: number } = {}): DenseNeighbours {
   const nMovies = X[0].length;
   const likes = (m: number) => X.reduce((s, row) => s + row[m], 0);
   const indices: number[][] = [], sims: number[][] = [];
@@ -20,8 +20,8 @@ export function denseNeighbours(X: number[][], k: number, { shrink = 0, beta }: 
       if (j === m || likes(m) === 0) continue;
       const c = X.reduce((s, row) => s + row[m] * row[j], 0);
       // sum over users u who liked both of 1 / d_u, users ascending
-      const walk = X.reduce((s, row) => (row[m] && row[j] ? s + 1 / row.reduce((a, b) => a + b, 0) : s), 0);
-      const w = beta === undefined ? c / (Math.sqrt(likes(m) * likes(j)) + shrink) : ((1 / likes(m)) * walk) / Math.pow(likes(j), beta);
+      const walk = X.reduce((s, row) => (row[m] && row[j] ? s + Math.pow(1 / row.reduce((a, b) => a + b, 0), alpha) : s), 0);
+      const w = beta === undefined ? c / (Math.sqrt(likes(m) * likes(j)) + shrink) : (Math.pow(1 / likes(m), alpha) * walk) / Math.pow(likes(j), beta);
       if (c > 0) scored.push([w, j]);
     }
     scored.sort((a, b) => b[0] - a[0] || a[1] - b[1]);

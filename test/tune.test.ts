@@ -3,20 +3,33 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fnv1a32 } from "../lib/hash";
+import { train } from "../lib/train";
 import { tune, type Grid } from "../lib/tune";
 import { writeRandomMovieLens } from "./reference";
 
-const grid: Grid = { similarity: ["cosine", "rp3beta"], shrink: [0, 5], beta: [0.2], k: [3, 10] };
+const grid: Grid = {
+  similarity: ["cosine", "rp3beta"], shrink: [0, 5], beta: [0.2], alpha: [0.5, 1], k: [3, 10],
+  factors: [4], regularization: [0.5, 5], confidence: [3], iterations: [4], weight: [0.3, 0.7],
+};
 
 test("tuning never reads test ratings; test is scored once with the chosen configuration", async () => {
   const dir = writeRandomMovieLens(21);
   const original = await tune(dir, { n: 5 }, grid);
-  assert.equal(original.rows.length, 1 + 3 * 2);
+  // popularity, (2 cosine + 2 rp3beta settings) x 2 k, 2 ALS settings, 2 blend weights
+  assert.equal(original.rows.length, 1 + 4 * 2 + 2 + 2);
   assert.equal(original.rows[0].similarity, "popularity");
+  assert.deepEqual(original.rows.map((r) => r.model), ["popularity", ...new Array(8).fill("neighbours"), "als", "als", "blend", "blend"]);
+  // a blend row names its neighbours (the best neighbours row) and its ALS (the best ALS row)
+  const bestOf = (model: string) => original.rows.filter((r) => r.model === model).reduce((a, b) => (b.precision > a.precision ? b : a));
+  const [nb, als, blend] = [bestOf("neighbours"), bestOf("als"), original.rows.at(-1)!];
+  assert.deepEqual([blend.similarity, blend.shrink, blend.beta, blend.alpha, blend.k], [nb.similarity, nb.shrink, nb.beta, nb.alpha, nb.k]);
+  assert.deepEqual([blend.factors, blend.regularization, blend.confidence, blend.iterations, blend.weight], [als.factors, als.regularization, als.confidence, als.iterations, 0.7]);
   const best = original.rows.slice(1).reduce((a, b) => (b.precision > a.precision ? b : a));
   assert.deepEqual(original.best, best);
   const { params, tuning } = original.model.manifest;
-  assert.deepEqual([params.similarity, params.k], [best.similarity, best.k]);
+  assert.equal(params.model, best.model);
+  if (best.model !== "als") assert.deepEqual([params.similarity, params.k], [best.similarity, best.k]);
+  if (best.model !== "neighbours") assert.deepEqual([params.factors, params.regularization], [best.factors, best.regularization]);
   assert.equal(tuning!.length, original.rows.length);
 
   // Turn every test like into a dislike and back: the grid must not move, the test metrics must.
@@ -30,4 +43,21 @@ test("tuning never reads test ratings; test is scored once with the chosen confi
   const perturbed = await tune(dir, { n: 5 }, grid);
   assert.deepEqual(perturbed.rows, original.rows);
   assert.notDeepEqual(perturbed.model.manifest.metrics, original.model.manifest.metrics);
+});
+
+test("tune trains ALS and scores test with it when it is the only choice; train does the same for each model", async () => {
+  const dir = writeRandomMovieLens(22);
+  const als = await tune(dir, { n: 5 }, { ...grid, similarity: [], regularization: [5], weight: [] }, { threads: 1 });
+  assert.deepEqual(als.rows.map((r) => r.model), ["popularity", "als"]);
+  assert.equal(als.model.manifest.params.model, "als");
+  assert.equal(als.model.als!.movies.length, als.model.movies.movieId.length * 4);
+  const params = { n: 5, factors: 4, regularization: 5, confidence: 3, iterations: 4 };
+  const trained = await train(dir, { ...params, model: "als" }, { threads: 1 });
+  assert.deepEqual(trained.manifest.metrics, als.model.manifest.metrics);
+  const neighbours = await train(dir, { ...params, similarity: "rp3beta", k: 10 }, { threads: 1 });
+  const blend = await train(dir, { ...params, similarity: "rp3beta", k: 10, model: "blend", weight: 0.5 }, { threads: 1 });
+  assert.equal(neighbours.als, undefined);
+  assert.equal(blend.als!.weight, 0.5);
+  assert.notDeepEqual(blend.manifest.metrics, neighbours.manifest.metrics);
+  assert.notDeepEqual(blend.manifest.metrics, trained.manifest.metrics);
 });

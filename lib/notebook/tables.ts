@@ -107,7 +107,7 @@ export function historyTable(model: Omit<Model, "manifest">, userId: number): Da
   return table(["movieId", "title", "liked"], Array.from(rated, (m) => [movieId[m], title[m], likes.has(m) ? "yes" : "no"]));
 }
 
-const AT_N = ["precision", "recall", "ndcg"];
+const AT_N = ["precision", "recall", "ndcg", "map"];
 const COUNTS = ["total_hits", "total_liked", "users"];
 
 /** The spec's metrics (step 12) for the model beside the popularity baseline, on the same users. */
@@ -134,8 +134,9 @@ export function comparisonTable(rows: ComparisonRow[]): DataFrame {
 /** A tuning grid, best validation precision first. */
 export function tuningTable(rows: TuningRow[], top = 10): DataFrame {
   const sorted = [...rows].sort((a, b) => b.precision - a.precision).slice(0, top);
-  return table(["similarity", "shrink", "beta", "k", "precision", "recall", "ndcg", "hitrate"],
-    sorted.map((r) => [r.similarity, r.shrink ?? "-", r.beta ?? "-", r.k ?? "-", r.precision, r.recall, r.ndcg, r.hitrate]));
+  const columns = ["model", "similarity", "shrink", "beta", "alpha", "k", "factors", "regularization", "confidence", "weight"] as const;
+  return table([...columns, "precision", "recall", "ndcg", "hitrate", "map", "mrr"],
+    sorted.map((r) => [...columns.map((c) => r[c] ?? "-"), r.precision, r.recall, r.ndcg, r.hitrate, r.map, r.mrr]));
 }
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");

@@ -1,0 +1,304 @@
+import type { Csr } from "./csr";
+import type { Progress } from "./ingest";
+import type { Neighbours } from "./neighbours";
+import { random } from "./synthetic";
+import { topK } from "./topk";
+import { runTask, shared, sharedArray } from "./workers";
+
+/** Implicit ALS (Hu, Koren, Volinsky 2008): confidence 1 + confidence * x on X_train's entries. */
+export interface AlsOptions {
+  factors: number;
+  regularization: number;
+  /** c = 1 + confidence * x (implicit's `alpha`) */
+  confidence: number;
+  iterations: number;
+  seed: number;
+  /** conjugate-gradient steps per row and half-iteration (Takacs et al. 2011), as implicit's cg_steps */
+  cgSteps?: number;
+  /** worker threads; the result is the same for any count */
+  threads?: number;
+  /** told the iterations done, of all */
+  onProgress?: Progress;
+}
+
+/** What a saved model keeps of ALS: the movie factors (movies x factors, float32) and how users are solved and ranked. */
+export interface ServedAls {
+  factors: number;
+  movies: Float32Array;
+  regularization: number;
+  confidence: number;
+  /** the blend's weight of ALS; null ranks by ALS alone */
+  weight: number | null;
+}
+
+/** User and movie factors, row-major (users x factors, movies x factors), float32 as stored. */
+export interface Factors {
+  factors: number;
+  users: Float32Array;
+  movies: Float32Array;
+}
+
+/**
+ * Fits the factors of X_train (users x movies, data x) by alternating least squares, each row solved by
+ * `cgSteps` conjugate-gradient steps from its previous value, as implicit's least_squares_cg. Factors
+ * start uniform in [0, 0.01) from `seed`; users are solved first.
+ */
+export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors> {
+  const { factors: f, regularization, confidence, iterations, seed, cgSteps = 3, threads = 1, onProgress } = options;
+  const X_movies = transposeWithData(X_train);
+  const rand = random(seed);
+  const users = sharedArray(Float64Array, X_train.nRows * f), movies = sharedArray(Float64Array, X_train.nCols * f);
+  for (let i = 0; i < users.length; i++) users[i] = rand() * 0.01;
+  for (let i = 0; i < movies.length; i++) movies[i] = rand() * 0.01;
+  const rowsOf = (X: Csr) => ({ indptr: shared(X.indptr), indices: shared(X.indices), data: shared(X.data) });
+  const byUser = rowsOf(X_train), byMovie = rowsOf(X_movies);
+  for (let it = 0; it < iterations; it++) {
+    for (const [X, F, G] of [[byUser, users, movies], [byMovie, movies, users]] as const) {
+      const s: SolveShared = { ...X, F, G, GtG: gram(G, f, regularization), f, confidence, cgSteps, next: sharedArray(Int32Array, 1) };
+      await runTask("als.solve", solveTask, s, threads);
+    }
+    onProgress?.(it + 1, iterations);
+  }
+  return { factors: f, users: Float32Array.from(users), movies: Float32Array.from(movies) };
+}
+
+/** Xᵀ with its data: movies x users. */
+function transposeWithData(X: Csr): Csr {
+  const indptr = new Int32Array(X.nCols + 1);
+  for (let p = 0; p < X.indices.length; p++) indptr[X.indices[p] + 1]++;
+  for (let c = 0; c < X.nCols; c++) indptr[c + 1] += indptr[c];
+  const indices = new Int32Array(X.indices.length), data = new Float64Array(X.indices.length);
+  const next = indptr.slice(0, X.nCols);
+  for (let r = 0; r < X.nRows; r++) {
+    for (let p = X.indptr[r]; p < X.indptr[r + 1]; p++) {
+      const q = next[X.indices[p]]++;
+      indices[q] = r;
+      data[q] = X.data[p];
+    }
+  }
+  return { nRows: X.nCols, nCols: X.nRows, indptr, indices, data };
+}
+
+/** GᵀG + regularization * I, f x f. */
+function gram(G: ArrayLike<number>, f: number, regularization: number): Float64Array {
+  const out = new Float64Array(f * f);
+  for (let o = 0; o < G.length; o += f) {
+    for (let a = 0; a < f; a++) {
+      const ga = G[o + a];
+      if (ga === 0) continue;
+      for (let b = 0; b < f; b++) out[a * f + b] += ga * G[o + b];
+    }
+  }
+  for (let a = 0; a < f; a++) out[a * f + a] += regularization;
+  return out;
+}
+
+/** What the threads share to solve the rows of F given G. */
+interface SolveShared {
+  indptr: Int32Array;
+  indices: Int32Array;
+  data: Float64Array;
+  F: Float64Array;
+  G: Float64Array;
+  GtG: Float64Array;
+  f: number;
+  confidence: number;
+  cgSteps: number;
+  next: Int32Array;
+}
+
+const CHUNK = 64;
+
+/** Solves chunks of rows of F until none are left (each row depends only on G: any thread order gives the same F). */
+export function solveTask(s: SolveShared): void {
+  const { indptr, indices, data, F, G, GtG, f, confidence, cgSteps, next } = s;
+  const nRows = indptr.length - 1;
+  const x = new Float64Array(f), r = new Float64Array(f), p = new Float64Array(f), Ap = new Float64Array(f);
+  for (;;) {
+    const lo = Atomics.add(next, 0, CHUNK);
+    if (lo >= nRows) return;
+    for (let u = lo; u < Math.min(lo + CHUNK, nRows); u++) {
+      const off = u * f;
+      if (indptr[u + 1] === indptr[u]) {
+        // no entries: b = 0, so the solution is 0
+        F.fill(0, off, off + f);
+        continue;
+      }
+      for (let a = 0; a < f; a++) x[a] = F[off + a];
+      // r = b - A x, with A = GtG (+ reg I) + sum (c - 1) g gᵀ and b = sum c g over the row's entries
+      multiply(GtG, x, r, f);
+      for (let a = 0; a < f; a++) r[a] = -r[a];
+      for (let q = indptr[u]; q < indptr[u + 1]; q++) {
+        const c = 1 + confidence * data[q], g = indices[q] * f;
+        let gx = 0;
+        for (let a = 0; a < f; a++) gx += G[g + a] * x[a];
+        const w = c - (c - 1) * gx;
+        for (let a = 0; a < f; a++) r[a] += w * G[g + a];
+      }
+      let rsOld = 0;
+      for (let a = 0; a < f; a++) {
+        p[a] = r[a];
+        rsOld += r[a] * r[a];
+      }
+      if (rsOld < 1e-20) continue;
+      for (let step = 0; step < cgSteps; step++) {
+        multiply(GtG, p, Ap, f);
+        for (let q = indptr[u]; q < indptr[u + 1]; q++) {
+          const c = 1 + confidence * data[q], g = indices[q] * f;
+          let gp = 0;
+          for (let a = 0; a < f; a++) gp += G[g + a] * p[a];
+          const w = (c - 1) * gp;
+          for (let a = 0; a < f; a++) Ap[a] += w * G[g + a];
+        }
+        let pAp = 0;
+        for (let a = 0; a < f; a++) pAp += p[a] * Ap[a];
+        const alpha = rsOld / pAp;
+        let rsNew = 0;
+        for (let a = 0; a < f; a++) {
+          x[a] += alpha * p[a];
+          r[a] -= alpha * Ap[a];
+          rsNew += r[a] * r[a];
+        }
+        if (rsNew < 1e-20) break;
+        const beta = rsNew / rsOld;
+        for (let a = 0; a < f; a++) p[a] = r[a] + beta * p[a];
+        rsOld = rsNew;
+      }
+      for (let a = 0; a < f; a++) F[off + a] = x[a];
+    }
+  }
+}
+
+/** out = M v, M f x f row-major. */
+function multiply(M: Float64Array, v: Float64Array, out: Float64Array, f: number): void {
+  for (let a = 0; a < f; a++) {
+    let sum = 0;
+    for (let b = 0; b < f; b++) sum += M[a * f + b] * v[b];
+    out[a] = sum;
+  }
+}
+
+/**
+ * A new user's factors from the movies they liked, solved exactly given the movie factors (as implicit's
+ * recalculate_user): (YᵀY + reg I + sum (c - 1) y yᵀ) x = sum c y, by Cholesky.
+ */
+export function userFactors(model: Pick<Factors, "factors" | "movies">, liked: ArrayLike<number>, regularization: number, confidence: number): Float64Array {
+  const f = model.factors, Y = model.movies;
+  const A = Float64Array.from(gramOf(Y, f)), b = new Float64Array(f);
+  for (let a = 0; a < f; a++) A[a * f + a] += regularization;
+  const c = 1 + confidence;
+  for (let h = 0; h < liked.length; h++) {
+    const g = liked[h] * f;
+    for (let i = 0; i < f; i++) {
+      b[i] += c * Y[g + i];
+      for (let j = 0; j < f; j++) A[i * f + j] += (c - 1) * Y[g + i] * Y[g + j];
+    }
+  }
+  return choleskySolve(A, b, f);
+}
+
+const grams = new WeakMap<Float32Array, Float64Array>();
+
+/** YᵀY, computed once per movie factors (a server answers many users from one model). */
+function gramOf(Y: Float32Array, f: number): Float64Array {
+  let g = grams.get(Y);
+  if (!g) grams.set(Y, (g = gram(Y, f, 0)));
+  return g;
+}
+
+/** Solves A x = b for symmetric positive definite A (overwritten). */
+function choleskySolve(A: Float64Array, b: Float64Array, f: number): Float64Array {
+  for (let j = 0; j < f; j++) {
+    let d = A[j * f + j];
+    for (let k = 0; k < j; k++) d -= A[j * f + k] * A[j * f + k];
+    if (!(d > 0)) throw new RangeError(`ALS: the system is not positive definite (pivot ${j} is ${d}); regularization must be > 0`);
+    const l = Math.sqrt(d);
+    A[j * f + j] = l;
+    for (let i = j + 1; i < f; i++) {
+      let s = A[i * f + j];
+      for (let k = 0; k < j; k++) s -= A[i * f + k] * A[j * f + k];
+      A[i * f + j] = s / l;
+    }
+  }
+  const y = new Float64Array(f);
+  for (let i = 0; i < f; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= A[i * f + k] * y[k];
+    y[i] = s / A[i * f + i];
+  }
+  for (let i = f - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let k = i + 1; k < f; k++) s -= A[k * f + i] * y[k];
+    y[i] = s / A[i * f + i];
+  }
+  return y;
+}
+
+/** Scratch space for ranking a catalogue's movies with factors. */
+export interface FactorScratch {
+  /** the candidates' ALS scores; each movie's neighbours score (all zero between calls) */
+  als: Float64Array;
+  nb: Float64Array;
+  excluded: Int32Array;
+  ids: Int32Array;
+  values: Float64Array;
+  stamp: number;
+}
+
+export function newFactorScratch(nMovies: number, nCandidates: number): FactorScratch {
+  return {
+    als: new Float64Array(nCandidates), nb: new Float64Array(nMovies), excluded: new Int32Array(nMovies),
+    ids: new Int32Array(nCandidates), values: new Float64Array(nCandidates), stamp: 0,
+  };
+}
+
+/** With `blend`, the ALS scores are mixed with the neighbours' (spec step 10) from the user's liked history. */
+export interface Blend {
+  neighbours: Neighbours;
+  history: ArrayLike<number>;
+  /** the weight of ALS; the neighbours get 1 - weight */
+  weight: number;
+}
+
+/**
+ * Top n candidates by the dot product of user and movie factors (in double from the stored float32),
+ * movies in `rated` excluded, ties by movieId_enc. The user is a row of model.users or a vector. With
+ * `blend`: (1 - weight) * neighbours score / its max + weight * ALS score / its max |score|, both maxima
+ * over the user's candidates.
+ */
+export function rankWithFactors(
+  model: Pick<Factors, "factors" | "movies"> & { users?: Float32Array }, user: number | ArrayLike<number>, candidates: Int32Array,
+  rated: ArrayLike<number>, n: number, s: FactorScratch, blend?: Blend,
+): { movies: Int32Array; scores: Float64Array } {
+  const f = model.factors, Y = model.movies;
+  const x = typeof user === "number" ? model.users!.subarray(user * f, (user + 1) * f) : user;
+  const stamp = ++s.stamp;
+  for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
+  let m = 0, maxAls = 0, maxNb = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    const j = candidates[i], g = j * f;
+    if (s.excluded[j] === stamp) continue;
+    let sum = 0;
+    for (let a = 0; a < f; a++) sum += x[a] * Y[g + a];
+    s.ids[m] = j;
+    s.values[m++] = sum;
+    maxAls = Math.max(maxAls, Math.abs(sum));
+  }
+  if (blend) {
+    const { indptr, indices, sims } = blend.neighbours;
+    for (let h = 0; h < blend.history.length; h++) {
+      const hm = blend.history[h];
+      for (let p = indptr[hm]; p < indptr[hm + 1]; p++) s.nb[indices[p]] += sims[p];
+    }
+    for (let i = 0; i < m; i++) maxNb = Math.max(maxNb, s.nb[s.ids[i]]);
+    const wAls = maxAls > 0 ? blend.weight / maxAls : 0, wNb = maxNb > 0 ? (1 - blend.weight) / maxNb : 0;
+    for (let i = 0; i < m; i++) s.values[i] = wNb * s.nb[s.ids[i]] + wAls * s.values[i];
+    for (let h = 0; h < blend.history.length; h++) {
+      const hm = blend.history[h];
+      for (let p = indptr[hm]; p < indptr[hm + 1]; p++) s.nb[indices[p]] = 0;
+    }
+  }
+  const movies = new Int32Array(n), scores = new Float64Array(n);
+  const got = topK(s.ids, s.values, m, n, movies, scores);
+  return { movies: movies.slice(0, got), scores: scores.slice(0, got) };
+}
