@@ -3,40 +3,38 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { oneHotGenres } from "../lib/features";
-import { comparisonChart, figureHtml, metricsChart, plotlyBundleHtml } from "../lib/figures";
+import { comparisonChart, figureHtml, metricsChart, plotlyBundleHtml } from "../lib/notebook/figures";
 import { readMovies } from "../lib/ingest";
 import { type Model, loadModel, saveModel } from "../lib/model-io";
 import { resolveParams } from "../lib/params";
 import { recommendForUser, similarTo } from "../lib/recommend";
 import { indexOf } from "../lib/split";
-import { compareSimilarities, SWEEP, sweep } from "../lib/sweep";
+import { compareSimilarities, SWEEP, sweep } from "../lib/notebook/sweep";
 import { syntheticDir } from "../lib/synthetic";
-import { comparisonTable, likedTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/tables";
+import { comparisonTable, historyTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/notebook/tables";
 import { train } from "../lib/train";
 import { DEFAULT_GRID, tune } from "../lib/tune";
 import { openChromium } from "./chromium";
 import { ROOT } from "./jupyter";
 
 const IMG = path.join(ROOT, "img");
-const REAL = path.resolve(ROOT, "..", "shared", "data", "ml-latest-small");
+const REAL = path.join(ROOT, "data", "ml-latest-small"); // where `download ml-latest-small` puts it
 
-// Close to Jupyter's own table style, so the PNGs look like the notebooks.
+// Close to Jupyter's own table style, so the PNGs look like the notebooks (alignment comes with each table).
 const CSS = `
 body { margin: 0; padding: 12px; background: #fff; font: 13px "DejaVu Sans", sans-serif; color: #111; }
 section { display: table; padding: 12px; margin-bottom: 24px; background: #fff; }
 section.figure { width: 1100px; }
 table.dataframe { border-collapse: collapse; }
 table.dataframe caption { caption-side: top; text-align: left; font-weight: bold; padding: 0 0 8px; }
-table.dataframe th { border-bottom: 1px solid #555; padding: 5px 9px; text-align: left; }
-table.dataframe td { padding: 5px 9px; text-align: left; white-space: nowrap; }
+table.dataframe th { border-bottom: 1px solid #555; padding: 5px 9px; }
+table.dataframe td { padding: 5px 9px; white-space: nowrap; }
 table.dataframe tbody tr:nth-child(odd) { background: #f3f3f3; }
-section.onehot th:nth-child(n+3) { writing-mode: vertical-rl; transform: rotate(180deg); padding: 9px 5px; }
-section.onehot td:nth-child(n+3) { text-align: center; padding: 5px; }`;
+section.onehot th:nth-child(n+3), section.onehot td:nth-child(n+3) { padding: 5px; }`;
 
 /**
  * `npm run figures`: the README's img/*.png from a real run, the same tables and plotly figures as the notebooks,
- * drawn in headless Chromium. Data: MOVIELENS_DATA, else ../shared/data/ml-latest-small when present, else the
- * synthetic set.
+ * drawn in headless Chromium. Data: MOVIELENS_DATA, else data/ml-latest-small when present, else the synthetic set.
  */
 async function main(): Promise<void> {
   const dir = process.env.MOVIELENS_DATA ? path.resolve(process.env.MOVIELENS_DATA)
@@ -61,15 +59,15 @@ async function main(): Promise<void> {
   const comparison = await compareSimilarities(dir, params, (await tune(dir, params, DEFAULT_GRID)).rows);
 
   const shots: [file: string, html: string, style?: string][] = [
-    ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", movies.movieId.length)],
-    ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", movies.movieId.length), "onehot"],
-    ["user-liked.png", tableHtml(likedTable(model, userId), `user ${userId}: the movies they liked (train)`)],
+    ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", { total: movies.movieId.length })],
+    ["genres-after.png", tableHtml(oneHotTable(movies, oneHotGenres(movies)), "after one-hot: one 0/1 column per genre", { total: movies.movieId.length, verticalFrom: 2 }), "onehot"],
+    ["user-liked.png", tableHtml(historyTable(model, userId), `user ${userId}: every movie they rated, the history recommendations start from`)],
     ["user-recommendations.png", tableHtml(recommendationsTable(recommendForUser(model, userId, params.n).recommendations), `recommended to user ${userId}`)],
     ["similar-movies.png", tableHtml(recommendationsTable(similarTo(model, movieId, params.n).recommendations), `movies similar to ${title}`)],
-    ["metrics.png", figureHtml(metricsChart(byN, byK)), "figure"],
+    ["metrics.png", figureHtml(metricsChart(byN, byK, params)), "figure"],
     ["similarities.png", `${tableHtml(comparisonTable(comparison), `test metrics at n = ${params.n}: settings tuned on a validation split of train`)}${figureHtml(comparisonChart(comparison))}`, "figure"],
   ];
-  const { context, close } = await openChromium(2); // sharp on high-density screens
+  const { context, close } = await openChromium({ deviceScaleFactor: 2 }); // sharp on high-density screens
   try {
     const page = await context.newPage();
     await page.setViewportSize({ width: 2200, height: 1200 });

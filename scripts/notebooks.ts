@@ -3,27 +3,29 @@ import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { syntheticDir } from "../lib/synthetic";
-import { executeNotebooks, missingJupyter, notebookFiles, notebookProblems } from "./jupyter";
+import { type Executed, ROOT, executeNotebooks, missingJupyter, notebookFiles } from "./jupyter";
 
 /**
- * `npm run notebooks`: executes every notebook in notebooks/ headless with the tslab kernel and, when none has an
- * error, writes the executed copies back in place, outputs included. MOVIELENS_DATA (a MovieLens directory,
- * relative to the current directory) runs them on real data; unset, on the synthetic set.
+ * `npm run notebooks`: executes every notebook in notebooks/ headless with the project's tslab kernel, reporting each
+ * as it finishes, and, when none has an error, writes the executed copies back in place, outputs included.
+ * MOVIELENS_DATA (a MovieLens directory) runs them on real data; unset, on the synthetic set. The kernels get it
+ * relative to notebooks/, so that no machine path reaches the saved outputs.
  */
 async function main(): Promise<void> {
   const missing = await missingJupyter();
   if (missing) throw new Error(missing);
   const env = { ...process.env };
-  if (env.MOVIELENS_DATA) env.MOVIELENS_DATA = path.resolve(env.MOVIELENS_DATA);
+  if (env.MOVIELENS_DATA) env.MOVIELENS_DATA = path.relative(path.join(ROOT, "notebooks"), path.resolve(env.MOVIELENS_DATA));
   else await syntheticDir("small"); // generated once here, not by two kernels at once
   const files = notebookFiles();
   const out = await mkdtemp(path.join(os.tmpdir(), "notebooks-"));
   try {
     const before = files.map((f) => readFileSync(f, "utf8"));
     const t0 = performance.now();
-    console.log(`executing ${files.length} notebooks on ${env.MOVIELENS_DATA ?? "the synthetic set"}`);
-    await executeNotebooks(files, out, env);
-    const problems = files.flatMap((f) => notebookProblems(path.join(out, path.basename(f))));
+    console.log(`executing ${files.length} notebooks, 2 at a time, on ${process.env.MOVIELENS_DATA ?? "the synthetic set"}`);
+    const report = (e: Executed) => console.log(`${e.name.padEnd(24)} ${e.seconds.toFixed(0).padStart(4)} s  ${e.problems.length === 0 ? "ok" : "failed"}`);
+    const results = await executeNotebooks(files, out, env, report);
+    const problems = results.flatMap((e) => e.problems);
     if (problems.length > 0) throw new Error(`notebooks left unchanged; errors:\n${problems.join("\n")}`);
     // A notebook edited while this ran (in Jupyter, say) keeps the edit.
     const edited = files.filter((f, i) => readFileSync(f, "utf8") !== before[i]);

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -8,7 +9,7 @@ import { readMovies } from "../lib/ingest";
 import { DEFAULTS } from "../lib/params";
 import { PRESETS, syntheticDir } from "../lib/synthetic";
 import { openChromium } from "../scripts/chromium";
-import { executeNotebooks, htmlOutputs, missingJupyter, notebookFiles, notebookProblems } from "../scripts/jupyter";
+import { JUPYTER_DIR, ROOT, cellsOf, executeNotebooks, htmlOutputs, jupyterCommand, jupyterEnv, missingJupyter, notebookFiles } from "../scripts/jupyter";
 
 interface Table { caption: string; head: string[]; rows: string[][] }
 interface Rendered { figures: number; drawn: number; tables: Table[] }
@@ -16,18 +17,19 @@ interface Rendered { figures: number; drawn: number; tables: Table[] }
 const files = notebookFiles();
 const executed = (name: string) => path.join(out, name);
 let out = "";
+let problems: string[] = [];
 let chromium: Awaited<ReturnType<typeof openChromium>> | undefined;
 const rendered = new Map<string, Rendered>();
 
 before(async () => {
   const missing = await missingJupyter();
-  if (missing) throw new Error(`the notebook test needs Jupyter with the tslab kernel: ${missing}`);
+  if (missing) throw new Error(`the notebook test needs Jupyter: ${missing}`);
   out = await mkdtemp(path.join(os.tmpdir(), "notebooks-test-"));
-  const env = { ...process.env };
-  delete env.MOVIELENS_DATA; // the default data: the synthetic set every machine has
-  await syntheticDir("small"); // generated once here, not by two kernels at once
+  // Every notebook on the synthetic set every machine has, 00 included, which otherwise downloads ml-latest-small.
+  const env = { ...process.env, MOVIELENS_DATA: await syntheticDir("small") };
   const t0 = performance.now();
-  await executeNotebooks(files, out, env);
+  const results = await executeNotebooks(files, out, env, (e) => console.log(`${e.name}: ${e.seconds.toFixed(0)} s, ${e.problems.length === 0 ? "ok" : "failed"}`));
+  problems = results.flatMap((e) => e.problems);
   console.log(`executed ${files.length} notebooks in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   chromium = await openChromium();
 }, { timeout: 20 * 60_000 });
@@ -74,10 +76,18 @@ const tableOf = (r: Rendered, caption: string) => {
 const column = (t: Table, name: string) => t.rows.map((row) => row[t.head.indexOf(name)]);
 const num = (s: string) => Number(s.replace(/,/g, ""));
 
-test("every notebook runs top to bottom without an error output", () => {
-  assert.ok(files.length >= 7, `expected notebooks 01 to 07 in notebooks/, found ${files.length}`);
-  const problems = files.flatMap((f) => notebookProblems(executed(path.basename(f))));
+test("the tslab kernel is the project's own, registered under .cache/jupyter, not the user's", () => {
+  const { kernelspecs } = JSON.parse(execFileSync(jupyterCommand()!, ["kernelspec", "list", "--json"], { env: jupyterEnv(process.env), encoding: "utf8" })) as
+    { kernelspecs: Record<string, { resource_dir: string; spec: { argv: string[] } }> };
+  assert.equal(kernelspecs.tslab?.resource_dir, path.join(JUPYTER_DIR, "kernels", "tslab"));
+  assert.deepEqual(kernelspecs.tslab.spec.argv.slice(0, 2), [process.execPath, path.join(ROOT, "node_modules", "tslab", "bin", "tslab")]);
+});
+
+test("every notebook runs top to bottom without an error output, each cell numbered", () => {
+  assert.ok(files.length >= 9, `expected notebooks 00 to 08 in notebooks/, found ${files.length}`);
   assert.equal(problems.length, 0, `errors in the notebooks:\n${problems.join("\n")}`);
+  const counts = cellsOf(executed("01-ingest.ipynb")).filter((c) => c.cell_type === "code").map((c) => c.execution_count);
+  assert.deepEqual(counts, counts.map((_, i) => i + 1));
 });
 
 test("figures draw offline from the plotly.js embedded once per notebook; notebooks stay small", async () => {
@@ -146,13 +156,33 @@ test("06: the metrics stand beside the popularity baseline, on the same users", 
   assert.equal(tableOf(r, "metrics as k varies").rows.length, 5);
 });
 
-test("07: a user's recommendations are n movies they did not like in train", async () => {
+test("07: the served model recommends n movies the user never rated; the evaluation's hits are their test likes", async () => {
   const r = await render("07-inference.ipynb");
-  const likedTable = tableOf(r, "user 1 liked");
-  assert.ok(!likedTable.caption.includes("first"), `all of user 1's likes are listed: ${likedTable.caption}`);
-  const liked = new Set(column(likedTable, "movieId"));
-  const recs = column(tableOf(r, "recommended to user 1"), "movieId");
-  assert.equal(recs.length, DEFAULTS.n);
-  assert.deepEqual(recs.filter((id) => liked.has(id)), []);
+  const history = tableOf(r, "user 1's history");
+  assert.match(history.caption, new RegExp(`all ${history.rows.length} movies rated`));
+  const rated = new Set(column(history, "movieId"));
+  const recs = tableOf(r, "recommended to user 1");
+  assert.match(recs.caption, /none seen before/);
+  assert.equal(recs.rows.length, DEFAULTS.n);
+  assert.deepEqual(column(recs, "movieId").filter((id) => rated.has(id)), []);
+  assert.equal(tableOf(r, "movies similar to").rows.length, DEFAULTS.n);
+
+  const trainRated = new Set(column(tableOf(r, "user 1's train history"), "movieId"));
+  const liked = new Set(history.rows.filter((row) => row[history.head.indexOf("liked")] === "yes").map((row) => row[0]));
+  const fromTrain = tableOf(r, "recommended to user 1 from train");
+  const hits = fromTrain.rows.filter((row) => row[fromTrain.head.indexOf("liked in test")] === "yes").map((row) => row[1]);
+  assert.match(fromTrain.caption, new RegExp(`: ${hits.length} of ${DEFAULTS.n} hits`));
+  assert.ok(trainRated.size > 0 && trainRated.size < rated.size, "the train history is part of the whole");
+  for (const id of hits) assert.ok(liked.has(id) && !trainRated.has(id), `hit ${id}: liked, and not in train`);
+  for (const id of column(fromTrain, "movieId")) if (!hits.includes(id)) assert.ok(!liked.has(id) || trainRated.has(id), `${id}: a test like not marked`);
+});
+
+test("00: the quick start compares the original, the recommended setting and popularity, and recommends", async () => {
+  const r = await render("00-quick-start.ipynb");
+  const metrics = tableOf(r, `test metrics at n = ${DEFAULTS.n}`);
+  assert.deepEqual(metrics.head.slice(0, 3), ["method", "setting", "precision"]);
+  assert.deepEqual(column(metrics, "method"), ["original", "recommended", "popularity"]);
+  for (const p of column(metrics, "precision").map(num)) assert.ok(p > 0 && p <= 1, `precision ${p}`);
+  assert.equal(tableOf(r, "recommended to user 1").rows.length, DEFAULTS.n);
   assert.equal(tableOf(r, "movies similar to").rows.length, DEFAULTS.n);
 });

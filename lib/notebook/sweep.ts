@@ -1,6 +1,6 @@
-import type { Params } from "./params";
-import { train } from "./train";
-import type { TuningRow } from "./tune";
+import type { Params } from "../params";
+import { train } from "../train";
+import type { TuningRow } from "../tune";
 
 /** The values of `n` and of `k` that notebook 6 and the README's metrics chart sweep. */
 export const SWEEP = { n: [1, 5, 10, 20, 50], k: [10, 25, 50, 100, 200] };

@@ -1,14 +1,14 @@
 import { DataFrame } from "danfojs-node";
 import { mean, std } from "mathjs";
-import { type Csr, rowIndices } from "./csr";
-import { type GenreOneHot, genresOf } from "./features";
-import type { Movies, Ratings } from "./ingest";
-import type { Model } from "./model-io";
-import { type Neighbours, neighboursOf } from "./neighbours";
-import type { Recommendation } from "./recommend";
-import { distinct, indexOf } from "./split";
+import { type Csr, rowIndices } from "../csr";
+import { type GenreOneHot, genresOf } from "../features";
+import type { Movies, Ratings } from "../ingest";
+import type { Model } from "../model-io";
+import { type Neighbours, neighboursOf } from "../neighbours";
+import { historyOf, type Recommendation } from "../recommend";
+import { distinct } from "../split";
+import type { TuningRow } from "../tune";
 import type { ComparisonRow, SweepRow } from "./sweep";
-import type { TuningRow } from "./tune";
 
 type Cell = string | number;
 
@@ -29,7 +29,7 @@ export function ratingsSummary(ratings: Ratings): DataFrame {
   const n = sorted.length, r = Array.from(sorted);
   const users = distinct(ratings.userId).length, movies = distinct(ratings.movieId).length;
   return table(["statistic", "value"], [
-    ["ratings", n], ["users", users], ["movies rated", movies], ["density (ratings / users x movies)", n / users / movies],
+    ["ratings", count(n)], ["users", count(users)], ["movies rated", count(movies)], ["density (ratings / users x movies)", n / users / movies],
     ["mean rating", mean(r)], ["std of rating", std(r) as unknown as number],
     ["min rating", sorted[0]], ["median rating", (sorted[(n - 1) >> 1] + sorted[n >> 1]) / 2], ["max rating", sorted[n - 1]],
   ]);
@@ -89,31 +89,32 @@ export function neighboursTable(neighbours: Neighbours, m: number, movieIds: Int
   }));
 }
 
-/** Recommendations: rank, movieId, title, genres, score. */
-export function recommendationsTable(recommendations: Recommendation[]): DataFrame {
-  return table(["rank", "movieId", "title", "genres", "score"],
-    recommendations.map((r, i) => [i + 1, r.movieId, r.title, r.genres.join(", "), r.score]));
+/** Recommendations: rank, movieId, title, genres, score; with `hits`, whether each is one of those movieIds. */
+export function recommendationsTable(recommendations: Recommendation[], hits?: { movieIds: ReadonlySet<number>; column: string }): DataFrame {
+  return table(["rank", "movieId", "title", "genres", "score", ...(hits ? [hits.column] : [])], recommendations.map((r, i) => [
+    i + 1, r.movieId, r.title, r.genres.join(", "), r.score, ...(hits ? [hits.movieIds.has(r.movieId) ? "yes" : ""] : []),
+  ]));
 }
 
-/** The movies a user of the model liked in train, their history (spec step 10): movieId, title, genres. */
-export function likedTable(model: Model, userId: number): DataFrame {
-  const u = indexOf(model.users.userId, userId);
-  if (u < 0) throw new RangeError(`userId ${userId} is not a user of the model`);
-  const { indptr, indices, liked } = model.users;
-  const rows: Cell[][] = [];
-  for (let p = indptr[u]; p < indptr[u + 1]; p++) {
-    const m = indices[p];
-    if (liked[p]) rows.push([model.movies.movieId[m], model.movies.title[m], genresOf(model.movies.genres[m]).join(", ")]);
-  }
-  return table(["movieId", "title", "genres"], rows);
+/**
+ * A user's history as the model holds it (spec step 10's input), every movie they rated: movieId, title and whether
+ * they liked it. A refit model holds all their ratings (step 13), an evaluation model their train ratings.
+ */
+export function historyTable(model: Omit<Model, "manifest">, userId: number): DataFrame {
+  const { rated, liked } = historyOf(model, userId);
+  const likes = new Set(liked);
+  const { movieId, title } = model.movies;
+  return table(["movieId", "title", "liked"], Array.from(rated, (m) => [movieId[m], title[m], likes.has(m) ? "yes" : "no"]));
 }
 
 const AT_N = ["precision", "recall", "ndcg", "map"];
+const COUNTS = ["total_hits", "total_liked", "users"];
 
 /** The spec's metrics (step 12) for the model beside the popularity baseline, on the same users. */
 export function metricsTable(metrics: Record<string, number>, baseline: Record<string, number>, n: number): DataFrame {
+  const show = (name: string, v: number | undefined) => (v === undefined ? "-" : COUNTS.includes(name) ? count(v) : v);
   return table(["metric", "model", "popularity"], Object.keys(metrics).map((name) => [
-    AT_N.includes(name) ? `${name}@${n}` : name, metrics[name], baseline[name],
+    AT_N.includes(name) ? `${name}@${n}` : name, show(name, metrics[name]), show(name, baseline[name]),
   ]));
 }
 
@@ -139,17 +140,62 @@ export function tuningTable(rows: TuningRow[], top = 10): DataFrame {
 }
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-const show = (v: unknown) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : escape(String(v)));
+const NUMBER = /^-?[\d,]*\.?\d+(e[-+]?\d+)?$/;
+/** Counts shown as text, so that a column mixing counts and rates keeps its rates' decimals. */
+const count = (v: number) => v.toLocaleString("en-US");
 
-/** A DataFrame as an HTML table with a caption; `total` says how many rows there were in all. */
-export function tableHtml(df: DataFrame, caption: string, total?: number): string {
-  const more = total !== undefined && total > df.shape[0] ? ` (first ${df.shape[0]} of ${total.toLocaleString("en-US")})` : "";
-  const head = df.columns.map((c) => `<th>${escape(c)}</th>`).join("");
-  const body = (df.values as unknown[][]).map((row) => `<tr>${row.map((v) => `<td>${show(v)}</td>`).join("")}</tr>`).join("\n");
-  return `<table class="dataframe"><caption>${escape(caption)}${more}</caption>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
+/** The decimals that show a column's numbers alike: none when all are whole, else as many as the finest needs, at most 4. */
+function decimalsOf(values: unknown[]): number {
+  let decimals = 0;
+  for (const v of values) {
+    if (typeof v !== "number" || Number.isInteger(v) || !Number.isFinite(v)) continue;
+    let d = 1;
+    while (d < 4 && Math.abs(v * 10 ** d - Math.round(v * 10 ** d)) > 1e-6) d++;
+    decimals = Math.max(decimals, d);
+  }
+  return decimals;
 }
 
-/** HTML blocks next to each other, top-aligned. */
+export interface TableOptions {
+  /** How many rows there were in all, when the table shows the first few. */
+  total?: number;
+  /** Headers from this column on are written vertically: many narrow columns, as in the one-hot table. */
+  verticalFrom?: number;
+  /** Rows to highlight, by index, with what the highlight means (said in the caption). */
+  marked?: { rows: number[]; meaning: string };
+  /** A height in pixels past which the table scrolls, for long tables shown whole. */
+  maxHeight?: number;
+}
+
+/**
+ * A DataFrame as an HTML table with a caption: text left-aligned, numbers right-aligned with the same decimals down a
+ * column (ids without thousands separators), inside a box that scrolls sideways rather than clipping a wide table.
+ */
+export function tableHtml(df: DataFrame, caption: string, { total, verticalFrom, marked, maxHeight }: TableOptions = {}): string {
+  const columns = df.columns, rows = df.values as unknown[][];
+  const more = total !== undefined && total > df.shape[0] ? ` (first ${df.shape[0]} of ${total.toLocaleString("en-US")})` : "";
+  const key = marked && marked.rows.length > 0 ? `; ${marked.meaning} in bold on green` : "";
+  const format = columns.map((name, c) => {
+    const values = rows.map((row) => row[c]);
+    const numeric = values.every((v) => typeof v === "number" || v === "-" || (typeof v === "string" && NUMBER.test(v)));
+    const decimals = decimalsOf(values), useGrouping = !/(Id|_enc)$/.test(name);
+    const show = (v: unknown) => typeof v !== "number" ? escape(String(v))
+      : v !== 0 && Math.abs(v) < 0.5 * 10 ** -decimals ? v.toExponential(2) // too small for the column's decimals
+      : v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping });
+    return { align: numeric ? "right" : "left", show };
+  });
+  const vertical = (c: number) => verticalFrom !== undefined && c >= verticalFrom ? ";writing-mode:vertical-rl;transform:rotate(180deg)" : "";
+  const head = columns.map((name, c) => `<th style="text-align:${format[c].align}${vertical(c)}">${escape(name)}</th>`).join("");
+  const body = rows.map((row, r) => {
+    const style = marked?.rows.includes(r) ? ` class="marked" style="font-weight:bold;background:#d9f2d9"` : "";
+    return `<tr${style}>${row.map((v, c) => `<td style="text-align:${format[c].align}">${format[c].show(v)}</td>`).join("")}</tr>`;
+  }).join("\n");
+  const box = maxHeight === undefined ? "overflow-x:auto" : `overflow:auto;max-height:${maxHeight}px`;
+  return `<div style="${box}"><table class="dataframe"><caption style="text-align:left">${escape(caption)}${more}${key}</caption>\n`
+    + `<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table></div>`;
+}
+
+/** HTML blocks in one row, top-aligned, never wrapping below each other: the row scrolls sideways when too wide. */
 export function sideBySide(...blocks: string[]): string {
-  return `<div style="display:flex;gap:2em;align-items:flex-start;flex-wrap:wrap">${blocks.map((b) => `<div>${b}</div>`).join("")}</div>`;
+  return `<div style="display:flex;flex-wrap:nowrap;gap:2em;align-items:flex-start;overflow-x:auto">${blocks.map((b) => `<div style="flex:none">${b}</div>`).join("")}</div>`;
 }

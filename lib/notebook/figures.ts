@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import type { GenreOneHot } from "./features";
-import { fnv1a32 } from "./hash";
-import type { Ratings } from "./ingest";
+import type { GenreOneHot } from "../features";
+import { fnv1a32 } from "../hash";
+import type { Ratings } from "../ingest";
 import type { ComparisonRow, SweepRow } from "./sweep";
 
 /** A plotly.js figure: traces and layout, as plain JSON. */
@@ -72,8 +72,9 @@ export function similarityDistribution(sims: Float32Array): Figure {
   for (const s of sims) counts[Math.min(bins - 1, Math.floor(s * bins))]++;
   return {
     data: [{ type: "bar", x: counts.map((_, b) => (b + 0.5) / bins), y: counts, width: 1 / bins, marker: { color: BLUE } }],
-    layout: base(`Cosine similarity of stored neighbours (${sims.length.toLocaleString("en-US")} pairs)`, "cosine", "neighbour pairs", {
-      xaxis: { range: [0, 1] }, yaxis: { type: "log" }, bargap: 0.05,
+    layout: base(`Cosine similarity of stored neighbours (${sims.length.toLocaleString("en-US")} pairs)`, "cosine", "neighbour pairs (log scale)", {
+      // One tick per tenth and per power of ten: plotly's default log ticks label 2 and 5 of every decade too.
+      xaxis: { range: [0, 1], dtick: 0.1 }, yaxis: { type: "log", dtick: 1, tickformat: ",d" }, bargap: 0.05,
     }),
   };
 }
@@ -81,8 +82,11 @@ export function similarityDistribution(sims: Float32Array): Figure {
 const SWEPT = ["precision", "recall", "ndcg", "hitrate"];
 const COLORS = [BLUE, ORANGE, "#2ca02c", "#d62728"];
 
-/** Metrics of the model (solid) and the popularity baseline (dotted) as `n` varies (left) and `k` varies (right). */
-export function metricsChart(byN: SweepRow[], byK: SweepRow[]): Figure {
+/**
+ * Metrics of the model (solid) and the popularity baseline (dotted) as `n` varies (left, `k` fixed) and `k` varies
+ * (right, `n` fixed); `fixed` holds the values each sweep kept.
+ */
+export function metricsChart(byN: SweepRow[], byK: SweepRow[], fixed: { n: number; k: number }): Figure {
   const data: Record<string, unknown>[] = [];
   for (const [panel, rows] of [[1, byN], [2, byK]] as const) {
     SWEPT.forEach((metric, i) => {
@@ -100,8 +104,8 @@ export function metricsChart(byN: SweepRow[], byK: SweepRow[]): Figure {
     layout: {
       title: { text: "Metrics as n and k vary: model (solid) and popularity baseline (dotted)" },
       grid: { rows: 1, columns: 2, pattern: "independent" },
-      xaxis: { title: { text: "n (recommendations per user), k fixed" }, type: "log", tickvals: byN.map((r) => r.value) },
-      xaxis2: { title: { text: "k (neighbours per movie), n fixed" }, type: "log", tickvals: byK.map((r) => r.value) },
+      xaxis: { title: { text: `n (recommendations per user), at k = ${fixed.k}` }, type: "log", tickvals: byN.map((r) => r.value) },
+      xaxis2: { title: { text: `k (neighbours per movie), at n = ${fixed.n}` }, type: "log", tickvals: byK.map((r) => r.value) },
       yaxis: { title: { text: "metric value" }, rangemode: "tozero" },
       yaxis2: { rangemode: "tozero" },
       legend: { orientation: "h", y: -0.25 },
