@@ -1,4 +1,4 @@
-import type { Csr } from "./csr";
+import { type Csr, transpose } from "./csr";
 import type { Progress } from "./ingest";
 import type { Neighbours } from "./neighbours";
 import { random } from "./synthetic";
@@ -45,7 +45,7 @@ export interface Factors {
  */
 export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors> {
   const { factors: f, regularization, confidence, iterations, seed, cgSteps = 3, threads = 1, onProgress } = options;
-  const X_movies = transposeWithData(X_train);
+  const X_movies = transpose(X_train);
   const rand = random(seed);
   const users = sharedArray(Float64Array, X_train.nRows * f), movies = sharedArray(Float64Array, X_train.nCols * f);
   for (let i = 0; i < users.length; i++) users[i] = rand() * 0.01;
@@ -60,23 +60,6 @@ export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors
     onProgress?.(it + 1, iterations);
   }
   return { factors: f, users: Float32Array.from(users), movies: Float32Array.from(movies) };
-}
-
-/** Xᵀ with its data: movies x users. */
-function transposeWithData(X: Csr): Csr {
-  const indptr = new Int32Array(X.nCols + 1);
-  for (let p = 0; p < X.indices.length; p++) indptr[X.indices[p] + 1]++;
-  for (let c = 0; c < X.nCols; c++) indptr[c + 1] += indptr[c];
-  const indices = new Int32Array(X.indices.length), data = new Float64Array(X.indices.length);
-  const next = indptr.slice(0, X.nCols);
-  for (let r = 0; r < X.nRows; r++) {
-    for (let p = X.indptr[r]; p < X.indptr[r + 1]; p++) {
-      const q = next[X.indices[p]]++;
-      indices[q] = r;
-      data[q] = X.data[p];
-    }
-  }
-  return { nRows: X.nCols, nCols: X.nRows, indptr, indices, data };
 }
 
 /** GᵀG + regularization * I, f x f. */
