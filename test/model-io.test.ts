@@ -246,7 +246,11 @@ function writerStoppedAt(src: string, dir: string, step: string): Promise<ChildP
   });
 }
 
-const killed = (child: ChildProcess) => new Promise<void>((resolve) => child.once("exit", () => resolve()).kill("SIGKILL"));
+/** Kills `child` with SIGKILL and waits for its exit; one that has already exited (a fast run) resolves at once. */
+const killed = (child: ChildProcess) => new Promise<void>((resolve) => {
+  if (child.exitCode !== null || child.signalCode !== null) return resolve();
+  child.once("exit", () => resolve()).kill("SIGKILL");
+});
 
 test("item 4: a writer killed -9 at any step leaves a loadable model at the path; the next save cleans what it left", async () => {
   const root = fresh("kill");
