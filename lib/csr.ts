@@ -11,84 +11,142 @@ export const rowIndices = (X: Csr, i: number): Int32Array => X.indices.subarray(
 
 export const rowLength = (X: Csr, i: number): number => X.indptr[i + 1] - X.indptr[i];
 
+// 0/1 matrices and their unit-row transposes: their data follows from the pattern, so it is made when first read
+// (the pipeline reads only the pattern; at ML-32M's size the data would take a gigabyte).
+const ones = new WeakSet<Csr>();
+
+/** A matrix whose data `make` computes on first read. */
+function lazy(nRows: number, nCols: number, indptr: Int32Array, indices: Int32Array, make: () => Float64Array): Csr {
+  let data: Float64Array | undefined;
+  return { nRows, nCols, indptr, indices, get data() { return (data ??= make()); } };
+}
+
+/** A 0/1 matrix with the given pattern. */
+function binary(nRows: number, nCols: number, indptr: Int32Array, indices: Int32Array): Csr {
+  const X = lazy(nRows, nCols, indptr, indices, () => new Float64Array(indices.length).fill(1));
+  ones.add(X);
+  return X;
+}
+
 /**
  * A 0/1 matrix with a 1 at (rows[i], cols[i]) for each i where keep[i] is 1 (every i without keep).
  * Duplicate entries collapse to one.
  */
 export function csrFromEntries(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, keep?: Uint8Array): Csr {
-  if (isSorted(rows, cols)) return csrFromSorted(rows, cols, nRows, nCols, keep);
-  // Bucket by column, then by row: each row then receives its columns in ascending order.
-  const colptr = new Int32Array(nCols + 1);
-  for (let i = 0; i < rows.length; i++) if (!keep || keep[i]) colptr[cols[i] + 1]++;
-  for (let c = 0; c < nCols; c++) colptr[c + 1] += colptr[c];
-  const byCol = new Int32Array(colptr[nCols]);
-  const fill = colptr.slice(0, nCols);
-  for (let i = 0; i < rows.length; i++) if (!keep || keep[i]) byCol[fill[cols[i]]++] = rows[i];
-  const indptr = new Int32Array(nRows + 1);
-  for (let i = 0; i < byCol.length; i++) indptr[byCol[i] + 1]++;
-  for (let r = 0; r < nRows; r++) indptr[r + 1] += indptr[r];
-  const indices = new Int32Array(byCol.length);
-  const next = indptr.slice(0, nRows);
-  for (let c = 0; c < nCols; c++) {
-    for (let p = colptr[c]; p < colptr[c + 1]; p++) {
-      const r = byCol[p];
-      // a repeat of (r, c) lands right after the first one
-      if (next[r] === indptr[r] || indices[next[r] - 1] !== c) indices[next[r]++] = c;
-    }
+  return csrsFromEntries(rows, cols, nRows, nCols, keep, [keep ? 0b10 : 0b01])[0];
+}
+
+/**
+ * Several 0/1 matrices from the same entries in one pass: matrix k has a 1 at (rows[i], cols[i]) for each i whose
+ * class (classes[i], 0..7; 0 without classes) is in masks[k] (bit c for class c). Duplicate entries collapse to one,
+ * kept when any of them is.
+ */
+export function csrsFromEntries(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, classes: Uint8Array | undefined, masks: number[]): Csr[] {
+  const perRow = sortedCounts(rows, cols, nRows, classes);
+  if (perRow) {
+    const kept = masks.map((mask) => Uint8Array.from({ length: 8 }, (_, c) => (mask >> c) & 1));
+    return fill(rows, cols, nRows, classes, perRow, kept).map(([indptr, indices]) => binary(nRows, nCols, indptr, indices));
   }
-  return compact({ nRows, nCols, indptr, indices, data: new Float64Array(0) }, next);
-}
-
-/** Whether entries come by row, then column, with no repeats: MovieLens files come sorted by user, then movie. */
-function isSorted(rows: Int32Array, cols: Int32Array): boolean {
-  for (let i = 1; i < rows.length; i++) {
-    if (rows[i] < rows[i - 1] || (rows[i] === rows[i - 1] && cols[i] <= cols[i - 1])) return false;
-  }
-  return true;
-}
-
-/** csrFromEntries for sorted entries: one pass. */
-function csrFromSorted(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, keep?: Uint8Array): Csr {
-  const indptr = new Int32Array(nRows + 1);
-  for (let i = 0; i < rows.length; i++) if (!keep || keep[i]) indptr[rows[i] + 1]++;
-  for (let r = 0; r < nRows; r++) indptr[r + 1] += indptr[r];
-  const indices = new Int32Array(indptr[nRows]);
-  for (let i = 0, n = 0; i < rows.length; i++) if (!keep || keep[i]) indices[n++] = cols[i];
-  return { nRows, nCols, indptr, indices, data: new Float64Array(indices.length).fill(1) };
-}
-
-/** Closes the gaps left by duplicates: row r holds indptr[r]..end[r]. */
-function compact(X: Csr, end: Int32Array): Csr {
-  const indptr = new Int32Array(X.nRows + 1);
+  // Counting sort by column, then (stable) by row; repeats of (row, col) then sit together, their classes merged
+  // into one set (bit c for class c).
+  const order = byKey(cols, nCols, null), sorted = byKey(rows, nRows, order);
+  const r = new Int32Array(sorted.length), c = new Int32Array(sorted.length), sets = new Uint8Array(sorted.length);
   let n = 0;
-  for (let r = 0; r < X.nRows; r++) {
-    for (let p = X.indptr[r]; p < end[r]; p++) X.indices[n++] = X.indices[p];
-    indptr[r + 1] = n;
+  for (let i = 0; i < sorted.length; i++) {
+    const e = sorted[i], bit = 1 << (classes ? classes[e] : 0);
+    if (n > 0 && r[n - 1] === rows[e] && c[n - 1] === cols[e]) sets[n - 1] |= bit;
+    else { r[n] = rows[e]; c[n] = cols[e]; sets[n++] = bit; }
   }
-  const indices = n === X.indices.length ? X.indices : X.indices.slice(0, n);
-  return { ...X, indptr, indices, data: new Float64Array(n).fill(1) };
+  const sortedRows = r.subarray(0, n), sortedCols = c.subarray(0, n), classSets = sets.subarray(0, n);
+  const kept = masks.map((mask) => Uint8Array.from({ length: 256 }, (_, set) => ((set & mask) !== 0 ? 1 : 0)));
+  return fill(sortedRows, sortedCols, nRows, classSets, undefined, kept).map(([indptr, indices]) => binary(nRows, nCols, indptr, indices));
 }
 
-/** Xᵀ, rows sorted; data carried along. */
+/** Entries 0..keys.length-1 (or those of `order`, in that order) sorted by key, stably. */
+function byKey(keys: Int32Array, nKeys: number, order: Int32Array | null): Int32Array {
+  const n = order ? order.length : keys.length;
+  const next = new Int32Array(nKeys + 1);
+  for (let i = 0; i < n; i++) next[keys[order ? order[i] : i] + 1]++;
+  for (let k = 0; k < nKeys; k++) next[k + 1] += next[k];
+  const sorted = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = order ? order[i] : i;
+    sorted[next[keys[e]]++] = e;
+  }
+  return sorted;
+}
+
+/**
+ * Entries per row and tag (0..7, row-major), or null unless entries come by row, then column, with no
+ * repeats (MovieLens files come sorted by user, then movie).
+ */
+function sortedCounts(rows: Int32Array, cols: Int32Array, nRows: number, tags: Uint8Array | undefined): Int32Array | null {
+  const perRow = new Int32Array(nRows * 8);
+  let lastRow = -1, lastCol = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i], c = cols[i];
+    if (r < lastRow || (r === lastRow && c <= lastCol)) return null;
+    lastRow = r;
+    lastCol = c;
+    perRow[8 * r + (tags ? tags[i] : 0)]++;
+  }
+  return perRow;
+}
+
+/**
+ * Each matrix's indptr and indices from entries sorted by row, then column, without repeats: matrix k keeps the
+ * entries whose tag t has kept[k][t] = 1; `perRow` counts the entries by row and tag (8 per row), when given.
+ * One branch-free pass per matrix (and one to count without perRow).
+ */
+function fill(rows: Int32Array, cols: Int32Array, nRows: number, tags: Uint8Array | undefined, perRow: Int32Array | undefined, kept: Uint8Array[]): [Int32Array, Int32Array][] {
+  return kept.map((keep) => {
+    const indptr = new Int32Array(nRows + 1);
+    if (perRow) {
+      for (let r = 0; r < nRows; r++) {
+        let count = 0;
+        for (let t = 0; t < 8; t++) count += keep[t] * perRow[8 * r + t];
+        indptr[r + 1] = count;
+      }
+    } else for (let i = 0; i < rows.length; i++) indptr[rows[i] + 1] += tags ? keep[tags[i]] : keep[0];
+    for (let r = 0; r < nRows; r++) indptr[r + 1] += indptr[r];
+    const nnz = indptr[nRows];
+    if (nnz === cols.length) return [indptr, cols.slice()];
+    const indices = new Int32Array(nnz + 1); // a spare slot: each entry is written, then kept or not
+    if (tags) for (let i = 0, n = 0; i < cols.length; i++) { indices[n] = cols[i]; n += keep[tags[i]]; }
+    return [indptr, indices.subarray(0, nnz)];
+  });
+}
+
+/** Xᵀ, rows sorted; data carried along (a 0/1 matrix's stays implied). */
 export function transpose(X: Csr): Csr {
-  const indptr = new Int32Array(X.nCols + 1);
-  for (let p = 0; p < X.indices.length; p++) indptr[X.indices[p] + 1]++;
-  for (let c = 0; c < X.nCols; c++) indptr[c + 1] += indptr[c];
-  const indices = new Int32Array(X.indices.length);
-  const data = new Float64Array(X.indices.length);
-  const next = indptr.slice(0, X.nCols);
-  for (let r = 0; r < X.nRows; r++) {
-    for (let p = X.indptr[r]; p < X.indptr[r + 1]; p++) {
-      const q = next[X.indices[p]]++;
+  const { nRows, nCols, indptr: rowPtr, indices: cols } = X;
+  const indptr = new Int32Array(nCols + 1);
+  for (let p = 0; p < cols.length; p++) indptr[cols[p] + 1]++;
+  for (let c = 0; c < nCols; c++) indptr[c + 1] += indptr[c];
+  const indices = new Int32Array(cols.length);
+  const values = ones.has(X) ? undefined : X.data, data = values && new Float64Array(cols.length);
+  const next = indptr.slice(0, nCols);
+  for (let r = 0; r < nRows; r++) {
+    for (let p = rowPtr[r]; p < rowPtr[r + 1]; p++) {
+      const q = next[cols[p]]++;
       indices[q] = r;
-      data[q] = X.data[p];
+      if (data) data[q] = values![p];
     }
   }
-  return { nRows: X.nCols, nCols: X.nRows, indptr, indices, data };
+  if (!data) return binary(nCols, nRows, indptr, indices);
+  return { nRows: nCols, nCols: nRows, indptr, indices, data };
 }
 
-/** Each row scaled to unit L2 norm; empty rows stay empty (spec step 8). */
+/** Each row scaled to unit L2 norm; empty rows stay empty (spec step 8). A 0/1 matrix's rows hold 1 / sqrt(length), made on first read. */
 export function normalizeRows(X: Csr): Csr {
+  if (ones.has(X)) {
+    return lazy(X.nRows, X.nCols, X.indptr, X.indices, () => {
+      const data = new Float64Array(X.indices.length);
+      // the general loop below on ones: a sum of n ones is n exactly, and 1 * scale is scale
+      for (let r = 0; r < X.nRows; r++) data.fill(1 / Math.sqrt(X.indptr[r + 1] - X.indptr[r]), X.indptr[r], X.indptr[r + 1]);
+      return data;
+    });
+  }
   const data = new Float64Array(X.data.length);
   for (let r = 0; r < X.nRows; r++) {
     let sum = 0;

@@ -1,6 +1,6 @@
 /** 32-bit FNV-1a (spec, "fnv1a32"): the hash behind sampling and the split. */
 export const FNV_OFFSET = 2166136261;
-const FNV_PRIME = 16777619;
+export const FNV_PRIME = 16777619;
 
 /** Folds the UTF-8 bytes of `text` into the running hash `h`. */
 export function fnvString(h: number, text: string): number {

@@ -1,5 +1,5 @@
 import { filterRatings } from "./features";
-import { FNV_OFFSET, fnvDecimal, fnvString } from "./hash";
+import { FNV_OFFSET, FNV_PRIME, fnvDecimal, fnvString } from "./hash";
 import { type Ratings, RATING_DECIMALS } from "./ingest";
 
 /**
@@ -77,15 +77,35 @@ export function splitRatings(ratings: Pick<Ratings, "userId" | "movieId">, testF
   const isTest = new Uint8Array(userId.length);
   const threshold = testFraction * 10000;
   const prefix = fnvString(FNV_OFFSET, `${seed}:${word}:`);
+  const { digits, length } = decimals(movieId);
   let lastUser = -1, userPrefix = 0;
   for (let i = 0; i < isTest.length; i++) {
     if (userId[i] !== lastUser) {
       lastUser = userId[i];
       userPrefix = fnvString(fnvDecimal(prefix, lastUser), ":");
     }
-    isTest[i] = fnvDecimal(userPrefix, movieId[i]) % 10000 < threshold ? 1 : 0;
+    const id = movieId[i];
+    let h = userPrefix;
+    if (id >= 0 && id < length.length) {
+      for (let d = 8 * id + 8 - length[id], end = 8 * id + 8; d < end; d++) h = Math.imul(h ^ digits[d], FNV_PRIME);
+    } else h = fnvDecimal(userPrefix, id);
+    isTest[i] = (h >>> 0) % 10000 < threshold ? 1 : 0; // h as uint32 here: an integer remainder, not a float one
   }
   return isTest;
+}
+
+/** The decimal digits (bytes) of each id in 0..max of `ids`, right-aligned in 8 bytes per id, when max is small enough for a table. */
+function decimals(ids: Int32Array): { digits: Uint8Array; length: Uint8Array } {
+  let max = -1;
+  for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
+  const n = max < 1 << 22 ? max + 1 : 0;
+  const digits = new Uint8Array(8 * n), length = new Uint8Array(n);
+  for (let id = 0; id < n; id++) {
+    const text = String(id);
+    length[id] = text.length;
+    for (let d = 0; d < text.length; d++) digits[8 * id + 8 - text.length + d] = text.charCodeAt(d);
+  }
+  return { digits, length };
 }
 
 /** Encoding (spec step 6): ids ranked ascending; `userIds[enc]` and `movieIds[enc]` map back. */

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { type Factors, fitAls } from "./als";
-import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
+import { type Csr, csrsFromEntries, normalizeRows, transpose } from "./csr";
 import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
 import { type FileInfo, type Movies, MovieLensFormatError, type Progress, readMovieLens } from "./ingest";
@@ -51,6 +51,9 @@ export function runOf({ onStage, onProgress, threads = defaultThreads() }: Train
 
 export const fmt = (x: number) => x.toLocaleString("en-US");
 
+// The classes of a rating (liked + 2 * test) as mask bits, to pick the ratings of each matrix.
+const TRAIN_DISLIKE = 1 << 0, TRAIN_LIKE = 1 << 1, TEST_DISLIKE = 1 << 2, TEST_LIKE = 1 << 3;
+
 /** The data after spec steps 1-8, and per rating what the split and the encoding made of it. */
 export interface Prepared {
   files: FileInfo[];
@@ -66,6 +69,9 @@ export interface Prepared {
   X_movies: Csr;
   X_test: Csr;
   trainRated: Csr;
+  /** the refit's (spec step 13): all likes and all ratings, users x movies */
+  X_all: Csr;
+  allRated: Csr;
 }
 
 /**
@@ -101,20 +107,13 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
   const enc = await run.stage("encode", () => encode(ratings), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
   const matrices = await run.stage("csr", () => {
-    const n = liked.length;
-    const trainLike = new Uint8Array(n), testLike = new Uint8Array(n), train = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      train[i] = 1 - isTest[i];
-      trainLike[i] = liked[i] & train[i];
-      testLike[i] = liked[i] & isTest[i];
-    }
-    const X_train = csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, trainLike);
-    return {
-      X_train,
-      X_movies: normalizeRows(transpose(X_train)),
-      X_test: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, testLike),
-      trainRated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, train),
-    };
+    // one pass fills every matrix, by each rating's class: liked + 2 * test
+    const classes = new Uint8Array(liked.length);
+    for (let i = 0; i < classes.length; i++) classes[i] = liked[i] | (isTest[i] << 1);
+    const [X_train, X_test, trainRated, X_all, allRated] = csrsFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, classes, [
+      TRAIN_LIKE, TEST_LIKE, TRAIN_LIKE | TRAIN_DISLIKE, TRAIN_LIKE | TEST_LIKE, TRAIN_LIKE | TRAIN_DISLIKE | TEST_LIKE | TEST_DISLIKE,
+    ]);
+    return { X_train, X_movies: normalizeRows(transpose(X_train)), X_test, trainRated, X_all, allRated };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
   if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));
   return {
@@ -186,13 +185,10 @@ export const trainFit = (data: Prepared, neighbours: Neighbours): Fit =>
 
 /** Spec step 13: steps 7-9 again on all ratings of the sampled users (train and test), same encoding and parameters. */
 export async function refit(data: Prepared, params: Params, run: Run): Promise<Fit> {
-  const { enc, liked } = data;
-  const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
-  const matrices = await run.stage("refit csr", () => {
-    const likes = csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked);
-    return { likes, X_movies: normalizeRows(transpose(likes)), rated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies) };
-  }, (r) => `X_all ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.likes.indices.length)} likes of ${fmt(r.rated.indices.length)} ratings`);
-  return { fit: "all", ...matrices, neighbours: await fitNeighbours(matrices.X_movies, params, run, "refit neighbours") };
+  const { X_all: likes, allRated: rated } = data;
+  const X_movies = await run.stage("refit csr", () => normalizeRows(transpose(likes)),
+    () => `X_all ${fmt(likes.nRows)} x ${fmt(likes.nCols)}, ${fmt(likes.indices.length)} likes of ${fmt(rated.indices.length)} ratings`);
+  return { fit: "all", likes, X_movies, rated, neighbours: await fitNeighbours(X_movies, params, run, "refit neighbours") };
 }
 
 /** The model to save: movie table, the served fit's neighbours and users' ratings, and the manifest with the evaluation. */
