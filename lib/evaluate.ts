@@ -2,7 +2,7 @@ import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWit
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { type Accumulate, newScratch, rankFromHistory, rankPopularFor } from "./recommend";
+import { rankFromHistory, rankPopularFor } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -76,14 +76,15 @@ export interface EvaluationInput {
 /** How the users are ranked: spec step 10, popularity, ALS, or the blend of ALS and neighbours. */
 export type Method = "neighbours" | "popularity" | "als" | "blend";
 
-interface EvaluationShared extends EvaluationInput {
+interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
+  X_test: Rows;
   users: Int32Array;
   n: number;
   method: Method;
   next: Int32Array;
   scores: Scores;
-  /** for the model's ranking: the kernel, its memory (holding neighbours, X_train and each thread's scores) */
-  kernel?: { module: WasmModule; memory: WasmMemory; scratch: { score: Float64Array; touched: Int32Array }[] };
+  /** for the model's ranking: the kernel, its memory (holding neighbours, X_train, trainRated, and each thread's scores and top n) */
+  kernel?: { module: WasmModule; memory: WasmMemory; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[] };
 }
 
 /**
@@ -95,13 +96,13 @@ export async function evaluateRanking(
   input: EvaluationInput, users: Int32Array, n: number, method: EvaluationShared["method"], threads: number,
 ): Promise<Metrics> {
   const rows = (X: Rows) => ({ indptr: shared(X.indptr), indices: shared(X.indices) });
-  const model = method === "neighbours" ? await inKernelMemory(input, threads) : undefined;
+  const model = method === "neighbours" && n >= 1 ? await inKernelMemory(input, n, threads) : undefined;
   const s: EvaluationShared = {
     neighbours: model?.neighbours ?? { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
     popular: shared(input.popular),
     X_train: model?.X_train ?? rows(input.X_train),
-    trainRated: rows(input.trainRated),
-    X_test: { ...input.X_test, ...rows(input.X_test), data: new Float64Array(0) },
+    trainRated: model?.trainRated ?? rows(input.trainRated),
+    X_test: rows(input.X_test),
     users: shared(users),
     n,
     method,
@@ -118,53 +119,59 @@ export async function evaluateRanking(
   return summarize(users, input.X_test, n, byFactors ? input.popular.length : withNeighbours(input.neighbours), s.scores);
 }
 
-/** The neighbours and X_train copied into a kernel memory that also holds each thread's scores. */
-async function inKernelMemory({ neighbours, X_train }: EvaluationInput, threads: number) {
+/** The neighbours, X_train and trainRated copied into a kernel memory that also holds each thread's scores and top n. */
+async function inKernelMemory({ neighbours, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
   const nMovies = neighbours.indptr.length - 1;
   const { memory, common, threads: scratch } = sharedMemory({
     indptr: ["i32", nMovies + 1], indices: ["i32", neighbours.indices.length], sims: ["f32", neighbours.sims.length],
     trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
-  }, { score: ["f64", nMovies], touched: ["i32", nMovies] }, threads);
+    ratedIndptr: ["i32", trainRated.indptr.length], ratedIndices: ["i32", trainRated.indices.length],
+  }, { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, threads);
   common.indptr.set(neighbours.indptr);
   common.indices.set(neighbours.indices);
   common.sims.set(neighbours.sims);
   common.trainIndptr.set(X_train.indptr);
   common.trainIndices.set(X_train.indices);
+  common.ratedIndptr.set(trainRated.indptr);
+  common.ratedIndices.set(trainRated.indices);
   return {
     neighbours: { indptr: common.indptr, indices: common.indices, sims: common.sims },
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
+    trainRated: { indptr: common.ratedIndptr, indices: common.ratedIndices },
     kernel: { module: await kernelModule(), memory, scratch },
   };
 }
 
 const CHUNK = 256;
 
-/** Ranks and scores chunks of users until none are left, summing scores in the kernel. */
+/** Ranks and scores chunks of users until none are left; the model's ranking runs in the kernel. */
 export function rankTask(s: EvaluationShared, index: number): void {
   const { users, n, neighbours, popular, X_train, trainRated, next } = s;
   const score = scorer(s.X_test, n, s.scores);
   const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
   const kernel = s.kernel && instantiate(s.kernel.module, s.kernel.memory);
-  const scratch = s.kernel && newScratch(neighbours.indptr.length - 1, s.kernel.scratch[index].score, s.kernel.scratch[index].touched);
-  const accumulate: Accumulate | undefined = kernel && ((nb, history, t) => {
-    const at = (history as Int32Array).byteOffset;
-    return kernel.accumulate(at, at + 4 * history.length, nb.indptr.byteOffset, nb.indices.byteOffset, nb.sims.byteOffset, t.score.byteOffset, t.touched.byteOffset);
-  });
+  const scratch = s.kernel?.scratch[index];
   const factorScratch = s.factors && newFactorScratch(neighbours.indptr.length - 1, popular.length);
-  const rank = (u: number) => {
+  const rank = (u: number): ArrayLike<number> => {
     switch (s.method) {
-      case "neighbours": return rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n, scratch, accumulate);
-      case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n);
+      case "neighbours": {
+        if (!kernel || !scratch || X_train.indptr[u + 1] === X_train.indptr[u]) return rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n).movies;
+        const h = X_train.indices.byteOffset, r = trainRated.indices.byteOffset, nb = neighbours;
+        const got = kernel.rankUser(h + 4 * X_train.indptr[u], h + 4 * X_train.indptr[u + 1], r + 4 * trainRated.indptr[u], r + 4 * trainRated.indptr[u + 1],
+          nb.indptr.byteOffset, nb.indices.byteOffset, nb.sims.byteOffset, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
+        return scratch.topIds.subarray(0, got);
+      }
+      case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n).movies;
       default: {
         const blend: Blend | undefined = s.method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;
-        return rankWithFactors(s.factors!, u, popular, row(trainRated, u), n, factorScratch as FactorScratch, blend);
+        return rankWithFactors(s.factors!, u, popular, row(trainRated, u), n, factorScratch as FactorScratch, blend).movies;
       }
     }
   };
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= users.length) return;
-    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) score(i, users[i], rank(users[i]).movies);
+    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) score(i, users[i], rank(users[i]));
   }
 }
 

@@ -154,9 +154,11 @@ const WAT = `(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $candidate)))
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
+  ;; ---- The evaluation's ranking (lib/evaluate.ts): spec step 10 for one user at a time ----
+
   ;; score[j] += sims[p] (float32 to float64) for each movie m of history[h..hEnd) and each p in indptr[m]..indptr[m+1],
   ;; in that order, listing j in touched when first scored (sims are > 0); returns how many it listed
-  (func (export "accumulate") (param $h i32) (param $hEnd i32) (param $indptr i32) (param $indices i32) (param $sims i32) (param $score i32) (param $touched i32) (result i32)
+  (func $accumulate (export "accumulate") (param $h i32) (param $hEnd i32) (param $indptr i32) (param $indices i32) (param $sims i32) (param $score i32) (param $touched i32) (result i32)
     (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32) (local $v f64) (local $n i32)
     (block $done (loop $movie
       (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
@@ -176,6 +178,52 @@ const WAT = `(module
       (local.set $h (i32.add (local.get $h) (i32.const 4)))
       (br $movie)))
     (local.get $n))
+
+  ;; score[j] = v for each j of the list [q, qEnd)
+  (func $setScores (param $q i32) (param $qEnd i32) (param $score i32) (param $v f64)
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $q) (local.get $qEnd)))
+      (f64.store (i32.add (local.get $score) (i32.shl (i32.load (local.get $q)) (i32.const 3))) (local.get $v))
+      (local.set $q (i32.add (local.get $q) (i32.const 4)))
+      (br $next))))
+
+  ;; The user's top n (n >= 1): accumulate over history[h..hEnd), the movies of rated[r..rEnd) excluded (scored -inf
+  ;; meanwhile, so never listed), then the best n of the listed movies by score descending, movieId_enc ascending,
+  ;; best first in topIds/topScores (an insertion into the sorted top; most movies fail the first comparison).
+  ;; Leaves score all zero. Returns how many it kept (<= n).
+  (func (export "rankUser") (param $h i32) (param $hEnd i32) (param $r i32) (param $rEnd i32) (param $indptr i32) (param $indices i32) (param $sims i32)
+        (param $score i32) (param $touched i32) (param $n i32) (param $topIds i32) (param $topScores i32) (result i32)
+    (local $listed i32) (local $t i32) (local $j i32) (local $c i32) (local $v f64) (local $kept i32) (local $pos i32) (local $w f64) (local $i i32)
+    (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const -inf))
+    (local.set $listed (call $accumulate (local.get $h) (local.get $hEnd) (local.get $indptr) (local.get $indices) (local.get $sims) (local.get $score) (local.get $touched)))
+    (block $done (loop $candidate
+      (br_if $done (i32.ge_u (local.get $t) (local.get $listed)))
+      (local.set $j (i32.load (i32.add (local.get $touched) (i32.shl (local.get $t) (i32.const 2)))))
+      (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))
+      (local.set $v (f64.load (local.get $c)))
+      (f64.store (local.get $c) (f64.const 0))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      ;; pos: where (v, j) would go if the top were one longer; skip it unless that is within n
+      (local.set $pos (local.get $kept))
+      (block $placed (loop $up
+        (br_if $placed (i32.eqz (local.get $pos)))
+        (local.set $w (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $pos) (i32.const 1)) (i32.const 3)))))
+        (local.set $i (i32.load (i32.add (local.get $topIds) (i32.shl (i32.sub (local.get $pos) (i32.const 1)) (i32.const 2)))))
+        (br_if $placed (i32.eqz (i32.or (f64.gt (local.get $v) (local.get $w))
+          (i32.and (f64.eq (local.get $v) (local.get $w)) (i32.lt_s (local.get $j) (local.get $i))))))
+        ;; (v, j) is better than the one at pos - 1: that one moves down, unless it falls off the end
+        (if (i32.lt_u (local.get $pos) (local.get $n)) (then
+          (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $w))
+          (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $i))))
+        (local.set $pos (i32.sub (local.get $pos) (i32.const 1)))
+        (br $up)))
+      (br_if $candidate (i32.ge_u (local.get $pos) (local.get $n)))
+      (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $v))
+      (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $j))
+      (if (i32.lt_u (local.get $kept) (local.get $n)) (then (local.set $kept (i32.add (local.get $kept) (i32.const 1)))))
+      (br $candidate)))
+    (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const 0))
+    (local.get $kept))
 )`;
 
 export interface Kernel {
@@ -186,6 +234,7 @@ export interface Kernel {
   scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
   accumulate(h: number, hEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number): number;
+  rankUser(h: number, hEnd: number, r: number, rEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number, n: number, topIds: number, topScores: number): number;
 }
 
 // The few WebAssembly declarations used here (TypeScript declares them only with the DOM's types).
