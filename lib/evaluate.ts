@@ -83,8 +83,11 @@ interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
   method: Method;
   next: Int32Array;
   scores: Scores;
-  /** for the model's ranking: the kernel, its memory (holding neighbours, X_train, trainRated, and each thread's scores and top n) */
-  kernel?: { module: WasmModule; memory: WasmMemory; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[] };
+  /**
+   * for the model's ranking: the kernel, its memory (holding the neighbour lists, X_train, trainRated, and each
+   * thread's scores and top n), and where each movie's list is (then `neighbours` holds only indptr)
+   */
+  kernel?: { module: WasmModule; memory: WasmMemory; ranges: Int32Array; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[] };
 }
 
 /**
@@ -98,7 +101,7 @@ export async function evaluateRanking(
   const rows = (X: Rows) => ({ indptr: shared(X.indptr), indices: shared(X.indices) });
   const model = method === "neighbours" && n >= 1 ? await inKernelMemory(input, n, threads) : undefined;
   const s: EvaluationShared = {
-    neighbours: model?.neighbours ?? { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
+    neighbours: model ? { indptr: shared(input.neighbours.indptr), indices: new Int32Array(0), sims: new Float32Array(0) } : { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
     popular: shared(input.popular),
     X_train: model?.X_train ?? rows(input.X_train),
     trainRated: model?.trainRated ?? rows(input.trainRated),
@@ -119,26 +122,40 @@ export async function evaluateRanking(
   return summarize(users, input.X_test, n, byFactors ? input.popular.length : withNeighbours(input.neighbours), s.scores);
 }
 
-/** The neighbours, X_train and trainRated copied into a kernel memory that also holds each thread's scores and top n. */
-async function inKernelMemory({ neighbours, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
-  const nMovies = neighbours.indptr.length - 1;
+/**
+ * The neighbours, X_train and trainRated copied into a kernel memory that also holds each thread's scores and top n.
+ * Each movie's neighbours are stored as (index, sim) pairs, the lists of the most-liked movies first (`popular`): the
+ * lists read most often then share the cache.
+ */
+async function inKernelMemory({ neighbours, popular, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
+  const nMovies = neighbours.indptr.length - 1, nPairs = neighbours.indices.length;
   const { memory, common, threads: scratch } = sharedMemory({
-    indptr: ["i32", nMovies + 1], indices: ["i32", neighbours.indices.length], sims: ["f32", neighbours.sims.length],
+    ranges: ["i32", 2 * nMovies], pairs: ["i32", 2 * nPairs],
     trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
     ratedIndptr: ["i32", trainRated.indptr.length], ratedIndices: ["i32", trainRated.indices.length],
   }, { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, threads);
-  common.indptr.set(neighbours.indptr);
-  common.indices.set(neighbours.indices);
-  common.sims.set(neighbours.sims);
+  const { ranges, pairs } = common, sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length);
+  const listed = new Uint8Array(nMovies);
+  let q = 0;
+  const place = (m: number) => {
+    listed[m] = 1;
+    ranges[2 * m] = pairs.byteOffset + 8 * q;
+    for (let p = neighbours.indptr[m]; p < neighbours.indptr[m + 1]; p++, q++) {
+      pairs[2 * q] = neighbours.indices[p];
+      sims[2 * q + 1] = neighbours.sims[p];
+    }
+    ranges[2 * m + 1] = pairs.byteOffset + 8 * q;
+  };
+  popular.forEach(place);
+  for (let m = 0; m < nMovies; m++) if (!listed[m]) place(m);
   common.trainIndptr.set(X_train.indptr);
   common.trainIndices.set(X_train.indices);
   common.ratedIndptr.set(trainRated.indptr);
   common.ratedIndices.set(trainRated.indices);
   return {
-    neighbours: { indptr: common.indptr, indices: common.indices, sims: common.sims },
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
     trainRated: { indptr: common.ratedIndptr, indices: common.ratedIndices },
-    kernel: { module: await kernelModule(), memory, scratch },
+    kernel: { module: await kernelModule(), memory, ranges, scratch },
   };
 }
 
@@ -156,9 +173,9 @@ export function rankTask(s: EvaluationShared, index: number): void {
     switch (s.method) {
       case "neighbours": {
         if (!kernel || !scratch || X_train.indptr[u + 1] === X_train.indptr[u]) return rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n).movies;
-        const h = X_train.indices.byteOffset, r = trainRated.indices.byteOffset, nb = neighbours;
+        const h = X_train.indices.byteOffset, r = trainRated.indices.byteOffset;
         const got = kernel.rankUser(h + 4 * X_train.indptr[u], h + 4 * X_train.indptr[u + 1], r + 4 * trainRated.indptr[u], r + 4 * trainRated.indptr[u + 1],
-          nb.indptr.byteOffset, nb.indices.byteOffset, nb.sims.byteOffset, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
+          s.kernel!.ranges.byteOffset, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
         return scratch.topIds.subarray(0, got);
       }
       case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n).movies;

@@ -156,24 +156,25 @@ const WAT = `(module
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
   ;; ---- The evaluation's ranking (lib/evaluate.ts): spec step 10 for one user at a time ----
 
-  ;; score[j] += sims[p] (float32 to float64) for each movie m of history[h..hEnd) and each p in indptr[m]..indptr[m+1],
-  ;; in that order, listing j in touched when first scored (sims are > 0); returns how many it listed
-  (func $accumulate (export "accumulate") (param $h i32) (param $hEnd i32) (param $indptr i32) (param $indices i32) (param $sims i32) (param $score i32) (param $touched i32) (result i32)
+  ;; score[j] += sim (float32 to float64) for each movie m of history[h..hEnd) and each pair (j i32, sim f32) of m's
+  ;; list, at byte addresses ranges[2m]..ranges[2m+1], in that order, listing j in touched when first scored (sims are
+  ;; > 0); returns how many it listed
+  (func $accumulate (param $h i32) (param $hEnd i32) (param $ranges i32) (param $score i32) (param $touched i32) (result i32)
     (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32) (local $v f64) (local $n i32)
     (block $done (loop $movie
       (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
-      (local.set $m (i32.add (local.get $indptr) (i32.shl (i32.load (local.get $h)) (i32.const 2))))
+      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
       (local.set $p (i32.load (local.get $m)))
       (local.set $end (i32.load offset=4 (local.get $m)))
       (block $listDone (loop $list
         (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $j (i32.load (i32.add (local.get $indices) (i32.shl (local.get $p) (i32.const 2)))))
+        (local.set $j (i32.load (local.get $p)))
         (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))
         (local.set $v (f64.load (local.get $c)))
-        (f64.store (local.get $c) (f64.add (local.get $v) (f64.promote_f32 (f32.load (i32.add (local.get $sims) (i32.shl (local.get $p) (i32.const 2)))))))
+        (f64.store (local.get $c) (f64.add (local.get $v) (f64.promote_f32 (f32.load offset=4 (local.get $p)))))
         (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $j))
         (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
         (br $list)))
       (local.set $h (i32.add (local.get $h) (i32.const 4)))
       (br $movie)))
@@ -191,11 +192,11 @@ const WAT = `(module
   ;; meanwhile, so never listed), then the best n of the listed movies by score descending, movieId_enc ascending,
   ;; best first in topIds/topScores (an insertion into the sorted top; most movies fail the first comparison).
   ;; Leaves score all zero. Returns how many it kept (<= n).
-  (func (export "rankUser") (param $h i32) (param $hEnd i32) (param $r i32) (param $rEnd i32) (param $indptr i32) (param $indices i32) (param $sims i32)
+  (func (export "rankUser") (param $h i32) (param $hEnd i32) (param $r i32) (param $rEnd i32) (param $ranges i32)
         (param $score i32) (param $touched i32) (param $n i32) (param $topIds i32) (param $topScores i32) (result i32)
     (local $listed i32) (local $t i32) (local $j i32) (local $c i32) (local $v f64) (local $kept i32) (local $pos i32) (local $w f64) (local $i i32)
     (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const -inf))
-    (local.set $listed (call $accumulate (local.get $h) (local.get $hEnd) (local.get $indptr) (local.get $indices) (local.get $sims) (local.get $score) (local.get $touched)))
+    (local.set $listed (call $accumulate (local.get $h) (local.get $hEnd) (local.get $ranges) (local.get $score) (local.get $touched)))
     (block $done (loop $candidate
       (br_if $done (i32.ge_u (local.get $t) (local.get $listed)))
       (local.set $j (i32.load (i32.add (local.get $touched) (i32.shl (local.get $t) (i32.const 2)))))
@@ -233,8 +234,7 @@ export interface Kernel {
   scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
-  accumulate(h: number, hEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number): number;
-  rankUser(h: number, hEnd: number, r: number, rEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number, n: number, topIds: number, topScores: number): number;
+  rankUser(h: number, hEnd: number, r: number, rEnd: number, ranges: number, score: number, touched: number, n: number, topIds: number, topScores: number): number;
 }
 
 // The few WebAssembly declarations used here (TypeScript declares them only with the DOM's types).

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { instantiate, kernelModule, sharedMemory } from "../lib/kernel";
+import { rankFromHistory } from "../lib/recommend";
+import { random } from "../lib/synthetic";
 
 async function setup() {
   const { memory, common } = sharedMemory({
@@ -55,19 +57,34 @@ test("scanAll and scanList list the pairs passing y's bar (1) or x's (2) with th
   assert.deepEqual([...counts.subarray(0, 5)], [0, 0, 0, 0, 0]);
 });
 
-test("accumulate sums the history's neighbour lists in float64 and lists each movie once", async () => {
-  const { memory, common } = sharedMemory({
-    history: ["i32", 2], indptr: ["i32", 4], indices: ["i32", 3], sims: ["f32", 3], score: ["f64", 3], touched: ["i32", 3],
-  }, {}, 0);
+test("rankUser equals rankFromHistory: sums in float64 in history order, rated movies excluded, ties by movieId_enc", async () => {
+  const nMovies = 40, n = 5, rand = random(7);
+  // lists of up to 8 neighbours, sims from a few values so that sums tie
+  const lists = Array.from({ length: nMovies }, (_, m) => Array.from({ length: nMovies }, (_, j) => j).filter((j) => j !== m && rand() < 0.2).slice(0, 8));
+  const indptr = Int32Array.from([0, ...lists.map((_, m) => lists.slice(0, m + 1).flat().length)]);
+  const indices = Int32Array.from(lists.flat()), sims = Float32Array.from(indices, () => [0.1, 0.25, 0.3][Math.floor(rand() * 3)]);
+  const { memory, common, threads: [scratch] } = sharedMemory({ ranges: ["i32", 2 * nMovies], pairs: ["i32", 2 * indices.length], history: ["i32", nMovies], rated: ["i32", nMovies] },
+    { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, 1);
+  const pairSims = new Float32Array(common.pairs.buffer, common.pairs.byteOffset, common.pairs.length);
+  // lists stored in reverse movie order: only ranges say where each is
+  for (let m = nMovies - 1, q = 0; m >= 0; m--) {
+    common.ranges[2 * m] = common.pairs.byteOffset + 8 * q;
+    for (let p = indptr[m]; p < indptr[m + 1]; p++, q++) [common.pairs[2 * q], pairSims[2 * q + 1]] = [indices[p], sims[p]];
+    common.ranges[2 * m + 1] = common.pairs.byteOffset + 8 * q;
+  }
   const kernel = instantiate(await kernelModule(), memory);
-  const { history, indptr, indices, sims, score, touched } = common;
-  // movie 0: (1, 0.5), (2, 0.1); movie 1: (2, 0.5)
-  indptr.set([0, 2, 3, 3]);
-  indices.set([1, 2, 2]);
-  sims.set([0.5, 0.1, 0.5]);
-  history.set([0, 1]);
   const at = (a: { byteOffset: number }) => a.byteOffset;
-  assert.equal(kernel.accumulate(at(history), at(history) + 8, at(indptr), at(indices), at(sims), at(score), at(touched)), 2);
-  assert.deepEqual([...score], [0, 0.5, Math.fround(0.1) + 0.5]);
-  assert.deepEqual([...touched.subarray(0, 2)], [1, 2]);
+  for (let user = 0; user < 200; user++) {
+    const history = Int32Array.from({ length: nMovies }, (_, m) => m).filter(() => rand() < 0.15);
+    const rated = Int32Array.from({ length: nMovies }, (_, m) => m).filter((m) => history.includes(m) || rand() < 0.1);
+    if (history.length === 0) continue;
+    common.history.set(history);
+    common.rated.set(rated);
+    const got = kernel.rankUser(at(common.history), at(common.history) + 4 * history.length, at(common.rated), at(common.rated) + 4 * rated.length,
+      at(common.ranges), at(scratch.score), at(scratch.touched), n, at(scratch.topIds), at(scratch.topScores));
+    const expected = rankFromHistory({ indptr, indices, sims }, new Int32Array(0), history, rated, n);
+    assert.deepEqual([...scratch.topIds.subarray(0, got)], [...expected.movies]);
+    assert.deepEqual([...scratch.topScores.subarray(0, got)], [...expected.scores]);
+    assert.ok(scratch.score.every((v) => v === 0));
+  }
 });
