@@ -80,9 +80,10 @@ interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
   X_test: Rows;
   users: Int32Array;
   n: number;
-  method: Method;
+  methods: Method[];
   next: Int32Array;
-  scores: Scores;
+  /** per method */
+  scores: Scores[];
   /**
    * for the model's ranking: the kernel, its memory (holding the neighbour lists, X_train, trainRated, and each
    * thread's scores and top n), and where each movie's list is (then `neighbours` holds only indptr)
@@ -95,11 +96,15 @@ interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
  * users spread over `threads` threads; the sums run in user order, so the result does not depend on the
  * count. ALS and the blend rank the movies with a train like (`popular`), and their coverage counts those.
  */
-export async function evaluateRanking(
-  input: EvaluationInput, users: Int32Array, n: number, method: EvaluationShared["method"], threads: number,
-): Promise<Metrics> {
+export async function evaluateRanking(input: EvaluationInput, users: Int32Array, n: number, method: Method, threads: number): Promise<Metrics> {
+  return (await evaluateRankings(input, users, n, [method], threads))[0];
+}
+
+/** evaluateRanking for several methods (the model and the popularity baseline) in one pass over the users. */
+export async function evaluateRankings(input: EvaluationInput, users: Int32Array, n: number, methods: Method[], threads: number): Promise<Metrics[]> {
   const rows = (X: Rows) => ({ indptr: shared(X.indptr), indices: shared(X.indices) });
-  const model = method === "neighbours" && n >= 1 ? await inKernelMemory(input, n, threads) : undefined;
+  const model = methods.includes("neighbours") && n >= 1 ? await inKernelMemory(input, n, threads) : undefined;
+  const byFactors = methods.some((m) => m === "als" || m === "blend");
   const s: EvaluationShared = {
     neighbours: model ? { indptr: shared(input.neighbours.indptr), indices: new Int32Array(0), sims: new Float32Array(0) } : { indptr: shared(input.neighbours.indptr), indices: shared(input.neighbours.indices), sims: shared(input.neighbours.sims) },
     popular: shared(input.popular),
@@ -108,18 +113,17 @@ export async function evaluateRanking(
     X_test: rows(input.X_test),
     users: shared(users),
     n,
-    method,
+    methods,
     next: sharedArray(Int32Array, 1),
-    scores: newScores(users.length, input.X_test.nCols),
+    scores: methods.map(() => newScores(users.length, input.X_test.nCols)),
     kernel: model?.kernel,
-    ...(input.factors && method !== "neighbours" && method !== "popularity"
-      ? { factors: { factors: input.factors.factors, users: shared(input.factors.users), movies: shared(input.factors.movies) }, weight: input.weight } : {}),
+    ...(input.factors && byFactors ? { factors: { factors: input.factors.factors, users: shared(input.factors.users), movies: shared(input.factors.movies) }, weight: input.weight } : {}),
   };
-  if (method === "blend" && (s.factors === undefined || s.weight === undefined)) throw new TypeError("the blend needs factors and a weight");
-  if (method === "als" && s.factors === undefined) throw new TypeError("ALS needs factors");
+  if (methods.includes("blend") && (s.factors === undefined || s.weight === undefined)) throw new TypeError("the blend needs factors and a weight");
+  if (methods.includes("als") && s.factors === undefined) throw new TypeError("ALS needs factors");
   await runTask("evaluate.rank", rankTask, s, threads);
-  const byFactors = method === "als" || method === "blend";
-  return summarize(users, input.X_test, n, byFactors ? input.popular.length : withNeighbours(input.neighbours), s.scores);
+  return methods.map((method, k) =>
+    summarize(users, input.X_test, n, method === "als" || method === "blend" ? input.popular.length : withNeighbours(input.neighbours), s.scores[k]));
 }
 
 /**
@@ -161,16 +165,16 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
 
 const CHUNK = 256;
 
-/** Ranks and scores chunks of users until none are left; the model's ranking runs in the kernel. */
+/** Ranks and scores chunks of users until none are left, for each method; the model's ranking runs in the kernel. */
 export function rankTask(s: EvaluationShared, index: number): void {
   const { users, n, neighbours, popular, X_train, trainRated, next } = s;
-  const score = scorer(s.X_test, n, s.scores);
+  const scorers = s.scores.map((scores) => scorer(s.X_test, n, scores));
   const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
   const kernel = s.kernel && instantiate(s.kernel.module, s.kernel.memory);
   const scratch = s.kernel?.scratch[index];
   const factorScratch = s.factors && newFactorScratch(neighbours.indptr.length - 1, popular.length);
-  const rank = (u: number): ArrayLike<number> => {
-    switch (s.method) {
+  const rank = (method: Method, u: number): ArrayLike<number> => {
+    switch (method) {
       case "neighbours": {
         if (!kernel || !scratch || X_train.indptr[u + 1] === X_train.indptr[u]) return rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n).movies;
         const h = X_train.indices.byteOffset, r = trainRated.indices.byteOffset;
@@ -180,7 +184,7 @@ export function rankTask(s: EvaluationShared, index: number): void {
       }
       case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n).movies;
       default: {
-        const blend: Blend | undefined = s.method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;
+        const blend: Blend | undefined = method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;
         return rankWithFactors(s.factors!, u, popular, row(trainRated, u), n, factorScratch as FactorScratch, blend).movies;
       }
     }
@@ -188,7 +192,7 @@ export function rankTask(s: EvaluationShared, index: number): void {
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= users.length) return;
-    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) score(i, users[i], rank(users[i]));
+    for (let i = lo; i < Math.min(lo + CHUNK, users.length); i++) s.methods.forEach((method, k) => scorers[k](i, users[i], rank(method, users[i])));
   }
 }
 

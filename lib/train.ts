@@ -1,7 +1,7 @@
 import path from "node:path";
 import { type Factors, fitAls } from "./als";
 import { type Csr, csrsFromEntries, normalizeRows, transpose } from "./csr";
-import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
+import { evaluateRankings, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
 import { type FileInfo, type Movies, MovieLensFormatError, type Progress, readMovieLens } from "./ingest";
 import type { Manifest, Model } from "./model-io";
@@ -160,10 +160,8 @@ export function evaluateTest(data: Prepared, neighbours: Neighbours, params: Par
   return run.stage("evaluate", async () => {
     const users = evaluationUsers(X_train, X_test, enc.userIds, params.evalUsers, params.seed);
     const input = { neighbours, popular: popularOrder(likesOf(data.X_movies)), X_train, trainRated, X_test, factors, weight: params.weight };
-    return {
-      metrics: await evaluateRanking(input, users, params.n, params.model, run.threads),
-      baseline: await evaluateRanking(input, users, params.n, "popularity", run.threads),
-    };
+    const [metrics, baseline] = await evaluateRankings(input, users, params.n, [params.model, "popularity"], run.threads);
+    return { metrics, baseline };
   }, (r) => `${fmt(r.metrics.users)} users, precision@${params.n} ${r.metrics.precision.toFixed(4)} (popularity ${r.baseline.precision.toFixed(4)})`);
 }
 

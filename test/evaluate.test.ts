@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csrFromDense } from "../lib/csr";
-import { evaluate, evaluateRanking, evaluationUsers } from "../lib/evaluate";
+import { evaluate, evaluateRanking, evaluateRankings, evaluationUsers } from "../lib/evaluate";
 import { popularOrder, rankFromHistory, rankPopularFor } from "../lib/recommend";
 import { nearestNeighbours } from "../lib/neighbours";
 import { normalizeRows, rowIndices, transpose } from "../lib/csr";
@@ -47,7 +47,7 @@ test("evaluated users have a train like and a test like; evalUsers samples them 
   assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, 4, 7)], [0, 3, 7, 8]);
 });
 
-test("evaluateRanking on threads equals evaluate in this thread, for the model and the baseline", async () => {
+test("evaluateRanking(s) on threads equal evaluate in this thread, for the model and the baseline, apart or in one pass", async () => {
   const rand = random(5);
   const X_train = csrFromDense(randomLikes(rand, 300, 120, 0.1));
   const X_test = csrFromDense(randomLikes(rand, 300, 120, 0.1));
@@ -69,6 +69,8 @@ test("evaluateRanking on threads equals evaluate in this thread, for the model a
     assert.deepEqual(await evaluateRanking(input, users, 10, "popularity", threads), baseline);
     assert.deepEqual(await evaluateRanking({ ...input, factors }, users, 10, "als", threads), als);
     assert.deepEqual(await evaluateRanking({ ...input, factors, weight: 0.4 }, users, 10, "blend", threads), blend);
+    assert.deepEqual(await evaluateRankings(input, users, 10, ["neighbours", "popularity"], threads), [byHand, baseline]);
+    assert.deepEqual(await evaluateRankings({ ...input, factors, weight: 0.4 }, users, 10, ["blend", "popularity"], threads), [blend, baseline]);
   }
   assert.ok(byHand.users > 200 && byHand.precision > 0);
   assert.ok(als.precision > 0 && blend.precision > 0);
