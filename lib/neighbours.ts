@@ -96,8 +96,11 @@ function weighting(X_movies: Csr, o: Similarity): Weighting {
     return { similarity, shrink, X_movies, userWeight: d.map((du) => Math.pow(1 / du, o.alpha)), a, b: q.map((x) => 1 / x), p: a, q };
   }
   if (similarity === "asym") return asymmetric(similarity, shrink, X_movies, new Float64Array(d.length).fill(1), n, o.asym);
-  // implicit's idf on the movies x users matrix, squared as both movies carry it: log(N) - log1p(d_u)
-  const idf2 = d.map((du) => (Math.log(nMovies) - Math.log1p(du)) ** 2);
+  // implicit's idf on the movies x users matrix, squared as both movies carry it
+  const idf2 = d.map((du) => {
+    const idf = Math.log(nMovies) - Math.log1p(du);
+    return idf * idf;
+  });
   const kept = withoutUsers(X_movies, idf2);
   if (similarity === "tfidf") {
     const norm2 = new Float64Array(nMovies);

@@ -31,7 +31,8 @@ export function denseNeighbours(X: number[][], k: number, options: DenseSimilari
   const likes = (m: number) => X.reduce((s, row) => s + row[m], 0);
   const liked = (row: number[]) => row.reduce((a, b) => a + b, 0);
   // sums over users in ascending order, as the spec's double precision asks
-  const idf2 = (row: number[]) => (Math.log(nMovies) - Math.log1p(liked(row))) ** 2;
+  const idf = (row: number[]) => Math.log(nMovies) - Math.log1p(liked(row));
+  const idf2 = (row: number[]) => idf(row) * idf(row);
   const userWeight = similarity === "asym" ? () => 1 : idf2;
   const norm2 = (m: number) => (similarity === "tfidf" ? X.reduce((s, row) => (row[m] ? s + idf2(row) : s), 0) : likes(m));
   const mean = X.reduce((s, row) => s + liked(row), 0) / nMovies;
