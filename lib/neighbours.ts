@@ -35,8 +35,11 @@ type Similarity = Pick<Params, "similarity" | "shrink" | "beta" | "alpha" | "asy
  * asym, tfidf and bm25 as docs/models.md ("Neighbour similarities") writes them.
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
-  const { threads = defaultThreads(), onProgress } = options;
-  const w = weighting(X_movies, { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) });
+  const {
+    similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, asym = DEFAULTS.asym, k1 = DEFAULTS.k1, b = DEFAULTS.b,
+    threads = defaultThreads(), onProgress,
+  } = options;
+  const w = weighting(X_movies, { similarity, shrink, beta, alpha, asym, k1, b });
   const s = await prepare(w.X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), w, threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
