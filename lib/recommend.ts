@@ -24,9 +24,9 @@ export interface Scratch {
   stamp: number;
 }
 
-/** Scratch for nMovies movies; score and touched may be given (the evaluation's WebAssembly memory). */
-export function newScratch(nMovies: number, score = new Float64Array(nMovies), touched = new Int32Array(nMovies)): Scratch {
-  return { score, excluded: new Int32Array(nMovies), touched, candidates: new Int32Array(nMovies), values: new Float64Array(nMovies), stamp: 0 };
+/** Scratch for nMovies movies. */
+function newScratch(nMovies: number): Scratch {
+  return { score: new Float64Array(nMovies), excluded: new Int32Array(nMovies), touched: new Int32Array(nMovies), candidates: new Int32Array(nMovies), values: new Float64Array(nMovies), stamp: 0 };
 }
 
 const scratches = new WeakMap<Neighbours, Scratch>();
@@ -41,8 +41,6 @@ function scratchFor(neighbours: Neighbours): Scratch {
 }
 
 /** Adds the history's neighbour lists into s.score, listing in s.touched the movies first scored; returns how many. */
-export type Accumulate = (neighbours: Neighbours, history: ArrayLike<number>, s: Scratch) => number;
-
 function accumulateScores(neighbours: Neighbours, history: ArrayLike<number>, s: Scratch): number {
   const { indptr, indices, sims } = neighbours;
   const { score, touched } = s;
@@ -65,13 +63,13 @@ function accumulateScores(neighbours: Neighbours, history: ArrayLike<number>, s:
  */
 export function rankFromHistory(
   neighbours: Neighbours, popular: Int32Array, history: ArrayLike<number>, rated: ArrayLike<number>, n: number,
-  s = scratchFor(neighbours), accumulate: Accumulate = accumulateScores,
 ): Ranking {
+  const s = scratchFor(neighbours);
   const stamp = ++s.stamp;
   for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
   if (history.length === 0) return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
   const { score, excluded, touched, candidates, values } = s;
-  const nTouched = accumulate(neighbours, history, s);
+  const nTouched = accumulateScores(neighbours, history, s);
   let nCandidates = 0;
   for (let t = 0; t < nTouched; t++) {
     const j = touched[t];

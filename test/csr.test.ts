@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { csrFromDense, csrFromEntries, csrToDense, normalizeRows, transpose } from "../lib/csr";
+import { csrFromDense, csrFromEntries, csrsFromEntries, csrToDense, normalizeRows, transpose } from "../lib/csr";
+import { random } from "../lib/synthetic";
 
 test("csrFromEntries sorts columns, drops duplicates and unkept entries", () => {
   const rows = Int32Array.from([2, 0, 0, 2, 0, 1]);
@@ -29,4 +30,37 @@ test("sorted and shuffled entries give the same matrix", () => {
   const shuffled = csrFromEntries(Int32Array.from(order, (i) => rows[i]), Int32Array.from(order, (i) => cols[i]), 50, 40, Uint8Array.from(order, (i) => keep[i]));
   assert.deepEqual(shuffled, sorted);
   assert.equal(sorted.indices.length, keep.reduce((a, b) => a + b, 0));
+});
+
+test("csrsFromEntries: each matrix keeps the entries of its classes, sorted or shuffled, repeats merged", () => {
+  const rand = random(3);
+  const nRows = 30, nCols = 20, masks = [0b0010, 0b1000, 0b0011, 0b1010, 0b1111];
+  const rows: number[] = [], cols: number[] = [], classes: number[] = [];
+  for (let r = 0; r < nRows; r++) for (let c = 0; c < nCols; c++) if (rand() < 0.3) { rows.push(r); cols.push(c); classes.push(Math.floor(rand() * 4)); }
+  const byHand = (keep: (i: number) => boolean) => masks.map((mask) => {
+    const dense = Array.from({ length: nRows }, () => new Array<number>(nCols).fill(0));
+    rows.forEach((r, i) => { if (keep(i) && (mask >> classes[i]) & 1) dense[r][cols[i]] = 1; });
+    return dense;
+  });
+  const sorted = csrsFromEntries(Int32Array.from(rows), Int32Array.from(cols), nRows, nCols, Uint8Array.from(classes), masks);
+  assert.deepEqual(sorted.map(csrToDense), byHand(() => true));
+  // shuffled, with every third entry repeated under another class: a repeat is kept when any of its classes is
+  const order = rows.map((_, i) => i).sort((a, b) => ((a * 7919) % rows.length) - ((b * 7919) % rows.length));
+  const entries = [...order, ...order.filter((i) => i % 3 === 0)];
+  const repeated = entries.map((i, k) => (k < order.length ? classes[i] : (classes[i] + 1) % 4));
+  const shuffled = csrsFromEntries(Int32Array.from(entries, (i) => rows[i]), Int32Array.from(entries, (i) => cols[i]), nRows, nCols, Uint8Array.from(repeated), masks);
+  const expected = masks.map((mask) => {
+    const dense = Array.from({ length: nRows }, () => new Array<number>(nCols).fill(0));
+    entries.forEach((i, k) => { if ((mask >> repeated[k]) & 1) dense[rows[i]][cols[i]] = 1; });
+    return dense;
+  });
+  assert.deepEqual(shuffled.map(csrToDense), expected);
+});
+
+test("a 0/1 matrix's data, its transpose's and its unit rows' equal those computed from explicit ones", () => {
+  const X = csrFromEntries(Int32Array.from([0, 0, 1, 2, 2, 2]), Int32Array.from([1, 3, 0, 0, 1, 3]), 4, 4);
+  const explicit = csrFromDense(csrToDense(X));
+  assert.deepEqual([...X.data], [1, 1, 1, 1, 1, 1]);
+  assert.deepEqual([...normalizeRows(transpose(X)).data], [...normalizeRows(transpose(explicit)).data]);
+  assert.deepEqual(csrToDense(normalizeRows(transpose(X))), csrToDense(normalizeRows(transpose(explicit))));
 });
