@@ -98,7 +98,7 @@ export function splitRatings(ratings: Pick<Ratings, "userId" | "movieId">, testF
 function decimals(ids: Int32Array): { digits: Uint8Array; length: Uint8Array } {
   let max = -1;
   for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
-  const n = max < 1 << 22 ? max + 1 : 0;
+  const n = max < 1 << 20 ? max + 1 : 0;
   const digits = new Uint8Array(8 * n), length = new Uint8Array(n);
   for (let id = 0; id < n; id++) {
     const text = String(id);
