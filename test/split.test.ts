@@ -30,6 +30,15 @@ test("split equals the spec's string formula on random rows, any row order", () 
   }
 });
 
+test("split equals the spec's string formula for ids of every length, in a digit table or beyond it", () => {
+  const movieIds = [0, 1, 9, 10, 99, 100, 12345, 999999, 1048575, 1048576, 87654321, 2147483647];
+  for (const extra of [[], [2 ** 20]]) { // the largest id decides whether the digit table is used
+    const rows = [...movieIds, ...extra].flatMap((m) => [[5, m, 4], [123456, m, 4]] as [number, number, number][]);
+    const got = splitRatings(ratings(rows.filter(([, m]) => extra.length > 0 || m < 2 ** 20)), 0.5, 42);
+    rows.filter(([, m]) => extra.length > 0 || m < 2 ** 20).forEach(([u, m], i) => assert.equal(got[i], fnv1a32(`42:split:${u}:${m}`) % 10000 < 5000 ? 1 : 0, `row ${u},${m}`));
+  }
+});
+
 test("hashSample keeps the ids with the smallest (hash, id)", () => {
   const ids = Int32Array.from({ length: 10 }, (_, i) => i + 1);
   assert.deepEqual([...hashSample(ids, 3, 42, "user")], [4, 6, 7]);
