@@ -140,7 +140,7 @@ export function alsSettingsOf(grid: Grid): Pick<Params, "factors" | "regularizat
 }
 
 /** The params of a neighbours or ALS setting (the others keep `params`'). */
-function paramsOfRow(params: Params, r: Setting): Params {
+export function paramsOfRow(params: Params, r: Setting): Params {
   const nb = r.similarity !== null && r.similarity !== "popularity"
     ? { similarity: r.similarity, shrink: r.shrink!, beta: r.beta!, alpha: r.alpha!, asym: r.asym ?? params.asym, k1: r.k1 ?? params.k1, b: r.b ?? params.b, k: r.k! } : {};
   const als = r.factors !== null ? { factors: r.factors, regularization: r.regularization!, confidence: r.confidence!, iterations: r.iterations! } : {};
