@@ -51,7 +51,7 @@ export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors
   const { memory, common, threads: scratch } = sharedMemory({
     userIndices: ["i32", nnz], userData: ["f64", nnz], movieIndices: ["i32", nnz], movieData: ["f64", nnz],
     users: ["f64", X_train.nRows * f], movies: ["f64", X_train.nCols * f], GtG: ["f64", f * f],
-  }, { x: ["f64", f], r: ["f64", f], p: ["f64", f], Ap: ["f64", f] }, threads);
+  }, { x: ["f64", f], r: ["f64", f], p: ["f64", f], Ap: ["f64", f] }, threads, `ALS's likes and ${f} factors`);
   const { users, movies, GtG } = common;
   const rand = random(seed);
   for (let i = 0; i < users.length; i++) users[i] = rand() * 0.01;

@@ -226,9 +226,12 @@ type Views<S extends Spec> = { [K in keyof S]: ViewOf<S[K][0]> };
 
 /**
  * One shared memory holding the `common` arrays (name: [type, length]) and `perThread` ones for each of
- * `threads`, each padded to 16 bytes; a view's byteOffset is its address for the kernel.
+ * `threads`, each padded to 16 bytes; a view's byteOffset is its address for the kernel. `what` names
+ * the data when it does not fit.
  */
-export function sharedMemory<S extends Spec, T extends Spec>(common: S, perThread: T, threads: number): { memory: WasmMemory; common: Views<S>; threads: Views<T>[] } {
+export function sharedMemory<S extends Spec, T extends Spec>(
+  common: S, perThread: T, threads: number, what = "the neighbours",
+): { memory: WasmMemory; common: Views<S>; threads: Views<T>[] } {
   const specs = [common, ...Array.from({ length: threads }, () => perThread)];
   let bytes = 16;
   const offsets = specs.map((spec) => Object.values(spec).map(([kind, length]) => {
@@ -237,7 +240,7 @@ export function sharedMemory<S extends Spec, T extends Spec>(common: S, perThrea
     return at;
   }));
   const pages = Math.ceil(bytes / 65536);
-  if (pages > 65536) throw new RangeError(`the neighbours need ${(bytes / 2 ** 30).toFixed(1)} GB of WebAssembly memory; at most 4 GB fit`);
+  if (pages > 65536) throw new RangeError(`${what} need ${(bytes / 2 ** 30).toFixed(1)} GB of WebAssembly memory; at most 4 GB fit`);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const views = specs.map((spec, i) => Object.fromEntries(Object.entries(spec).map(([name, [kind, length]], j) => {
     const Ctor = kind === "i32" ? Int32Array : kind === "f32" ? Float32Array : Float64Array;
