@@ -86,7 +86,7 @@ export async function train(dir: string, options: Partial<Params> = {}, trainOpt
 
 /** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
 export async function prepare(dir: string, params: Params, run: Run): Promise<Prepared> {
-  const input = await run.stage("ingest", () => readMovieLens(dir, run.onProgress?.("ingest")),
+  const input = await run.stage("ingest", () => readMovieLens(dir, { onProgress: run.onProgress?.("ingest"), threads: run.threads }),
     (r) => `${fmt(r.ratings.userId.length)} ratings, ${fmt(r.movies.movieId.length)} movies`);
   const { movies } = input;
   const genres = await run.stage("genres", () => oneHotGenres(movies), (g) => `${g.genres.length} genres one-hot`);
