@@ -53,26 +53,29 @@ export interface ReadOptions {
 
 /**
  * Reads ratings.csv into typed arrays, no string or object per row: the file is cut at line boundaries
- * into one chunk per thread, each parsed on a worker thread, and the columns joined in file order.
+ * into one chunk per thread, each parsed on a worker thread into its region of shared columns, and
+ * the regions moved together in file order.
  * Copes with a BOM, CRLF or LF, and a missing final newline; any other irregularity throws a
  * MovieLensFormatError naming file, line and value. The file's SHA-256 is taken on one more thread meanwhile.
  */
 export async function readRatings(file: string, { onProgress, threads = defaultThreads() }: ReadOptions = {}): Promise<{ ratings: Ratings; info: FileInfo }> {
   const { handle, size } = await openInput(file);
-  let bounds: number[];
+  let cut: { bounds: number[]; regions: number[] };
   try {
-    bounds = await chunkBounds(file, handle, size, Math.max(1, threads));
+    cut = await cutChunks(file, handle, size, Math.max(1, threads));
   } finally {
     await handle.close();
   }
+  const { bounds, regions } = cut, rows = regions[regions.length - 1];
   const hashing = new AbortController();
   const sha256 = runInWorker("ingest.sha256", sha256Task, file, hashing.signal);
   sha256.catch(() => {}); // awaited below, unless parsing fails first and ends the thread
   try {
     const counter = sharedArray(Int32Array, 1);
     const progress = onProgress && { counter, total: size, report: (kib: number) => onProgress(Math.min(kib * 1024, size), size) };
-    const chunks = await runTask<ChunkJob, ParsedChunk>("ingest.parse", parseChunkTask, { file, bounds, counter }, bounds.length - 1, progress);
-    const ratings = await joinChunks(file, chunks);
+    const job: ChunkJob = { file, bounds, regions, counter, userId: sharedArray(Int32Array, rows), movieId: sharedArray(Int32Array, rows), rating: sharedArray(Float32Array, rows) };
+    const chunks = await runTask("ingest.parse", parseChunkTask, job, bounds.length - 1, progress);
+    const ratings = await joinChunks(file, chunks, job);
     onProgress?.(size, size);
     return { ratings, info: { file: path.basename(file), bytes: size, sha256: await sha256 } };
   } catch (e) {
@@ -83,9 +86,10 @@ export async function readRatings(file: string, { onProgress, threads = defaultT
 
 /**
  * Checks the header and cuts the data after it into `threads` chunks, each starting just after a
- * newline (some may be empty); returns their `threads + 1` byte offsets.
+ * newline (some may be empty): their `threads + 1` byte offsets, and as many row offsets that leave
+ * each chunk room for its ratings, estimated from the line lengths seen here.
  */
-async function chunkBounds(file: string, handle: FileHandle, size: number, threads: number): Promise<number[]> {
+async function cutChunks(file: string, handle: FileHandle, size: number, threads: number): Promise<{ bounds: number[]; regions: number[] }> {
   if (size === 0) throw new MovieLensFormatError(`${file}: empty file, expected header "${RATINGS_HEADER}"`);
   const window = Buffer.allocUnsafe(MAX_LINE + 2);
   const readAt = async (offset: number) => window.subarray(0, (await handle.read(window, 0, window.length, offset)).bytesRead);
@@ -97,25 +101,43 @@ async function chunkBounds(file: string, handle: FileHandle, size: number, threa
   const header = head.toString("utf8", 0, lineEnd > 0 && head[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd).replace(/^\ufeff/, "");
   if (header !== RATINGS_HEADER) throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${excerpt(header)}"`);
   const bounds = [newline < 0 ? size : newline + 1];
+  let lineBytes = Math.max(MIN_LINE, bytesPerLine(head.subarray(bounds[0])));
   for (let i = 1; i < threads; i++) {
     const from = Math.max(bounds[i - 1], bounds[0] + Math.floor(((size - bounds[0]) * i) / threads));
     // The chunk starts after the first newline at or after from - 1; with none near (a line too long, which its chunk
     // reports), this chunk stays empty.
-    const at = from > bounds[i - 1] ? (await readAt(from - 1)).indexOf(10) : -1;
+    const near = from > bounds[i - 1] ? await readAt(from - 1) : Buffer.alloc(0);
+    const at = near.indexOf(10);
     bounds.push(at < 0 ? bounds[i - 1] : from + at);
+    lineBytes = Math.max(MIN_LINE, Math.min(lineBytes, bytesPerLine(near.subarray(at + 1))));
   }
   bounds.push(size);
-  return bounds;
+  // Lines vary in length along a file (ids grow): a quarter more rows than the shortest lines seen suggest. A chunk that
+  // outgrows its region goes on in a copy of its own (see joinChunks); the untouched rest of a region costs no memory.
+  const regions = [0];
+  for (let i = 0; i < threads; i++) regions.push(regions[i] + Math.ceil(((bounds[i + 1] - bounds[i]) * 1.25) / lineBytes) + 16);
+  return { bounds, regions };
 }
 
-/** What a thread parsing chunks is given: the file, the chunks' byte offsets, and a progress counter in KiB. */
-interface ChunkJob {
+/** The shortest line a rating can be: "1,1,1,1\n". */
+const MIN_LINE = 8;
+
+/** The mean length of the lines that end in `bytes`, or Infinity when none does. */
+function bytesPerLine(bytes: Buffer): number {
+  let lines = 0, end = -1;
+  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) lines++, end = i;
+  return lines > 0 ? (end + 1) / lines : Infinity;
+}
+
+/** What the threads parsing chunks are given: the file, the chunks' byte and row offsets, a progress counter in KiB, and the columns. */
+interface ChunkJob extends Omit<Columns, "count"> {
   file: string;
   bounds: number[];
+  regions: number[];
   counter: Int32Array;
 }
 
-/** A chunk's columns, in shared memory so that they come back from the worker thread without a copy. */
+/** Columns, in shared memory so that worker threads fill them without a copy. */
 interface Columns {
   userId: Int32Array;
   movieId: Int32Array;
@@ -131,6 +153,8 @@ interface ParsedChunk extends Columns {
   blankThenRating: boolean;
   /** The first line that is neither a rating nor blank: where it starts and what is wrong. */
   error?: { at: number; message: string };
+  /** The columns are still the chunk's region of the shared ones (it did not outgrow it). */
+  inRegion: boolean;
 }
 
 const BLOCK = 1 << 20;
@@ -139,9 +163,10 @@ const BLOCK = 1 << 20;
  * Parses the chunk `index` of `threads` of ratings.csv (run on a worker thread by readRatings; on
  * one thread it parses every chunk). Stops at the first bad line, or at a rating after a blank line.
  */
-export function parseChunkTask({ file, bounds, counter }: ChunkJob, index: number, threads: number): ParsedChunk {
-  const chunks = bounds.length - 1;
-  const first = bounds[(index * chunks) / threads], last = bounds[((index + 1) * chunks) / threads];
+export function parseChunkTask(job: ChunkJob, index: number, threads: number): ParsedChunk {
+  const { file, bounds, regions, counter } = job;
+  const chunks = bounds.length - 1, from = (index * chunks) / threads, to = ((index + 1) * chunks) / threads;
+  const first = bounds[from], last = bounds[to];
   const growTo = (cols: Columns, capacity: number): Columns => {
     const grown = { userId: sharedArray(Int32Array, capacity), movieId: sharedArray(Int32Array, capacity), rating: sharedArray(Float32Array, capacity), count: cols.count };
     grown.userId.set(cols.userId.subarray(0, cols.count));
@@ -149,10 +174,10 @@ export function parseChunkTask({ file, bounds, counter }: ChunkJob, index: numbe
     grown.rating.set(cols.rating.subarray(0, cols.count));
     return grown;
   };
-  // Real lines are 20-40 bytes: this rarely grows.
-  let cols = growTo({ userId: new Int32Array(0), movieId: new Int32Array(0), rating: new Float32Array(0), count: 0 }, Math.ceil((last - first) / 16) + 16);
+  const region = <T extends Int32Array | Float32Array>(column: T) => column.subarray(regions[from], regions[to]) as T;
+  let cols: Columns = { userId: region(job.userId), movieId: region(job.movieId), rating: region(job.rating), count: 0 };
   let blankAt = -1, blankThenRating = false;
-  const chunk = (error?: ParsedChunk["error"]): ParsedChunk => ({ ...cols, blankAt, blankThenRating, error });
+  const chunk = (error?: ParsedChunk["error"]): ParsedChunk => ({ ...cols, blankAt, blankThenRating, error, inRegion: cols.userId.buffer === job.userId.buffer });
   const buf = Buffer.allocUnsafe(BLOCK + 4); // + 1 for the newline a final line may lack, + 3 for four-byte reads there
   const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const fd = openSync(file, "r");
@@ -246,7 +271,7 @@ function parseLines(buf: Uint8Array, view: DataView, start: number, stop: number
 }
 
 /** Joins the chunks' columns in file order, or throws the error a parse from the start would meet first. */
-async function joinChunks(file: string, chunks: ParsedChunk[]): Promise<Ratings> {
+async function joinChunks(file: string, chunks: ParsedChunk[], { regions, userId, movieId, rating }: ChunkJob): Promise<Ratings> {
   const fail = async (at: number, message: string) => new MovieLensFormatError(`${file}:${await lineAt(file, at)}: ${message}`);
   let blankAt = -1; // a blank line in an earlier chunk that no rating has followed yet
   for (const chunk of chunks) {
@@ -257,6 +282,15 @@ async function joinChunks(file: string, chunks: ParsedChunk[]): Promise<Ratings>
   }
   const n = chunks.reduce((sum, c) => sum + c.count, 0);
   if (n === 0) throw new MovieLensFormatError(`${file}: no ratings after the header`);
+  if (chunks.every((c) => c.inRegion)) {
+    // Each region's rows move down to follow the previous region's (a move within shared memory the chunks already wrote).
+    let offset = 0;
+    chunks.forEach(({ count }, i) => {
+      if (regions[i] !== offset) for (const column of [userId, movieId, rating]) column.copyWithin(offset, regions[i], regions[i] + count);
+      offset += count;
+    });
+    return { userId: userId.subarray(0, n), movieId: movieId.subarray(0, n), rating: rating.subarray(0, n) };
+  }
   const ratings: Ratings = { userId: new Int32Array(n), movieId: new Int32Array(n), rating: new Float32Array(n) };
   let offset = 0;
   for (const c of chunks) {
