@@ -58,7 +58,13 @@ export interface ReadOptions {
  * Copes with a BOM, CRLF or LF, and a missing final newline; any other irregularity throws a
  * MovieLensFormatError naming file, line and value. The file's SHA-256 is taken on one more thread meanwhile.
  */
-export async function readRatings(file: string, { onProgress, threads = defaultThreads() }: ReadOptions = {}): Promise<{ ratings: Ratings; info: FileInfo }> {
+export async function readRatings(file: string, options: ReadOptions = {}): Promise<{ ratings: Ratings; info: FileInfo }> {
+  const { ratings, info } = await ratingsOf(file, options);
+  return { ratings, info: await info };
+}
+
+/** readRatings, returning once the ratings are parsed: `info` resolves when the SHA-256 is taken. */
+async function ratingsOf(file: string, { onProgress, threads = defaultThreads() }: ReadOptions): Promise<{ ratings: Ratings; info: Promise<FileInfo> }> {
   const { handle, size } = await openInput(file);
   let cut: { bounds: number[]; regions: number[] };
   try {
@@ -77,7 +83,9 @@ export async function readRatings(file: string, { onProgress, threads = defaultT
     const chunks = await runTask("ingest.parse", parseChunkTask, job, bounds.length - 1, progress);
     const ratings = await joinChunks(file, chunks, job);
     onProgress?.(size, size);
-    return { ratings, info: { file: path.basename(file), bytes: size, sha256: await sha256 } };
+    const info = sha256.then((sha256) => ({ file: path.basename(file), bytes: size, sha256 }));
+    info.catch(() => {}); // awaited by the caller, unless it fails first
+    return { ratings, info };
   } catch (e) {
     hashing.abort();
     throw e;
@@ -422,11 +430,22 @@ function checkLines(file: string, bytes: Buffer): void {
   }
 }
 
-/** Reads a MovieLens directory (ratings.csv and movies.csv): movies.csv here while worker threads parse ratings.csv. */
-export async function readMovieLens(dir: string, options: ReadOptions = {}): Promise<{ ratings: Ratings; movies: Movies; files: FileInfo[] }> {
-  const reading = readRatings(path.join(dir, "ratings.csv"), options);
+/**
+ * Reads a MovieLens directory (ratings.csv and movies.csv): movies.csv on this thread while worker
+ * threads parse ratings.csv. Returns then; `files` resolves when the SHA-256 of ratings.csv is taken.
+ */
+export async function ingest(dir: string, options: ReadOptions = {}): Promise<{ ratings: Ratings; movies: Movies; files: Promise<FileInfo[]> }> {
+  const reading = ratingsOf(path.join(dir, "ratings.csv"), options);
   reading.catch(() => {}); // an error in movies.csv is reported first
   const movies = await readMovies(path.join(dir, "movies.csv"));
   const ratings = await reading;
-  return { ratings: ratings.ratings, movies: movies.movies, files: [ratings.info, movies.info] };
+  const files = ratings.info.then((info) => [info, movies.info]);
+  files.catch(() => {}); // awaited by the caller, unless it fails first
+  return { ratings: ratings.ratings, movies: movies.movies, files };
+}
+
+/** Reads a MovieLens directory (ratings.csv and movies.csv), with the files' SHA-256. */
+export async function readMovieLens(dir: string, options: ReadOptions = {}): Promise<{ ratings: Ratings; movies: Movies; files: FileInfo[] }> {
+  const input = await ingest(dir, options);
+  return { ...input, files: await input.files };
 }

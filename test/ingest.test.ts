@@ -1,10 +1,11 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { MAX_LINE, MovieLensFormatError, readMovies, readRatings } from "../lib/ingest";
+import { ingest, MAX_LINE, MovieLensFormatError, readMovieLens, readMovies, readRatings } from "../lib/ingest";
 import { mergeRatings, oneHotGenres } from "../lib/features";
 import { likedOf } from "../lib/split";
 import { syntheticDir } from "../lib/synthetic";
@@ -23,7 +24,22 @@ test("ratings: BOM, CRLF, no final newline, decimals and integers", async () => 
   assert.deepEqual([...ratings.movieId], [31, 1029, 168252]);
   assert.deepEqual([...ratings.rating], [2.5, 3, 5]);
   assert.equal(info.bytes, Buffer.byteLength("\ufeffuserId,movieId,rating,timestamp\r\n1,31,2.5,1260759144\r\n1,1029,3,1260759179\r\n700,168252,5.0,1"));
-  assert.match(info.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(info.sha256, createHash("sha256").update(readFileSync(file)).digest("hex"));
+});
+
+test("ingest returns before the SHA-256 of ratings.csv is taken; files then resolves to both files' digests", async () => {
+  const data = path.join(dir, "ingest-dir");
+  mkdirSync(data);
+  writeFileSync(path.join(data, "ratings.csv"), "userId,movieId,rating,timestamp\n1,2,3.5,4\n5,6,0.5,7\n");
+  writeFileSync(path.join(data, "movies.csv"), "movieId,title,genres\n2,A,Drama\n6,B,Comedy\n");
+  const input = await ingest(data, { threads: 2 });
+  assert.deepEqual([...input.ratings.movieId], [2, 6]);
+  const digest = (name: string) => createHash("sha256").update(readFileSync(path.join(data, name))).digest("hex");
+  assert.deepEqual(await input.files, [
+    { file: "ratings.csv", bytes: 52, sha256: digest("ratings.csv") },
+    { file: "movies.csv", bytes: 42, sha256: digest("movies.csv") },
+  ]);
+  assert.deepEqual((await readMovieLens(data, { threads: 1 })).files, await input.files);
 });
 
 test("ratings: lines across read chunks and a trailing newline", async () => {
