@@ -109,33 +109,35 @@ async function cutChunks(file: string, handle: FileHandle, size: number, threads
   const header = head.toString("utf8", 0, lineEnd > 0 && head[lineEnd - 1] === 13 ? lineEnd - 1 : lineEnd).replace(/^\ufeff/, "");
   if (header !== RATINGS_HEADER) throw new MovieLensFormatError(`${file}:1: expected header "${RATINGS_HEADER}", got "${excerpt(header)}"`);
   const bounds = [newline < 0 ? size : newline + 1];
-  let lineBytes = Math.max(MIN_LINE, bytesPerLine(head.subarray(bounds[0])));
   for (let i = 1; i < threads; i++) {
     const from = Math.max(bounds[i - 1], bounds[0] + Math.floor(((size - bounds[0]) * i) / threads));
     // The chunk starts after the first newline at or after from - 1; with none near (a line too long, which its chunk
     // reports), this chunk stays empty.
-    const near = from > bounds[i - 1] ? await readAt(from - 1) : Buffer.alloc(0);
-    const at = near.indexOf(10);
+    const at = from > bounds[i - 1] ? (await readAt(from - 1)).indexOf(10) : -1;
     bounds.push(at < 0 ? bounds[i - 1] : from + at);
-    lineBytes = Math.max(MIN_LINE, Math.min(lineBytes, bytesPerLine(near.subarray(at + 1))));
   }
   bounds.push(size);
-  // Lines vary in length along a file (ids grow): a quarter more rows than the shortest lines seen suggest. A chunk that
-  // outgrows its region goes on in a copy of its own (see joinChunks); the untouched rest of a region costs no memory.
+  // Room for each chunk's rows from its mean line length in SAMPLES windows spread over it, and 5% more. Rows
+  // move down over the gaps when joined, but the gaps' memory stays in use; a chunk that outgrows its region
+  // goes on in a copy of its own (see joinChunks).
   const regions = [0];
-  for (let i = 0; i < threads; i++) regions.push(regions[i] + Math.ceil(((bounds[i + 1] - bounds[i]) * 1.25) / lineBytes) + 16);
+  for (let i = 0; i < threads; i++) {
+    let bytes = 0, lines = 0;
+    for (let j = 0; j < SAMPLES; j++) {
+      const sample = (await readAt(bounds[i] + Math.floor(((bounds[i + 1] - bounds[i]) * (j + 0.5)) / SAMPLES))).subarray(0, SAMPLE);
+      const first = sample.indexOf(10), last = sample.lastIndexOf(10);
+      for (let at = first; at < last; at = sample.indexOf(10, at + 1)) lines++;
+      if (first < last) bytes += last - first;
+    }
+    const lineBytes = lines > 0 ? Math.max(MIN_LINE, bytes / lines) : MIN_LINE;
+    regions.push(regions[i] + Math.ceil(((bounds[i + 1] - bounds[i]) * 1.05) / lineBytes) + 16);
+  }
   return { bounds, regions };
 }
 
+const SAMPLES = 16, SAMPLE = 4096;
 /** The shortest line a rating can be: "1,1,1,1\n". */
 const MIN_LINE = 8;
-
-/** The mean length of the lines that end in `bytes`, or Infinity when none does. */
-function bytesPerLine(bytes: Buffer): number {
-  let lines = 0, end = -1;
-  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) lines++, end = i;
-  return lines > 0 ? (end + 1) / lines : Infinity;
-}
 
 /** What the threads parsing chunks are given: the file, the chunks' byte and row offsets, a progress counter in KiB, and the columns. */
 interface ChunkJob extends Omit<Columns, "count"> {

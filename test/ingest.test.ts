@@ -150,14 +150,14 @@ test("ratings on several threads: an error in a later chunk names its line; the 
   for (const threads of [1, 2, 3]) await assert.rejects(readRatings(long, { threads }), new RegExp(`long-late\\.csv:97: line longer than ${MAX_LINE} bytes, starting "1,2,3,4{34}"$`));
 });
 
-test("ratings on several threads: lines much shorter than the first ones (a chunk outgrows the room estimated for it)", async () => {
-  const long = Array.from({ length: 400 }, (_, i) => `${i},${i},4,${"1".repeat(300)}\n`);
-  const short = Array.from({ length: 200_000 }, (_, i) => `${i % 9},${i % 7},${(i % 10) / 2 + 0.5},${i % 5}\n`);
+test("ratings: short lines at the end of a chunk, where the room estimated from samples of its lines runs out", async () => {
+  const long = Array.from({ length: 10_000 }, (_, i) => `${i},${i},4,${"1".repeat(300)}\n`);
+  const short = Array.from({ length: 10_000 }, (_, i) => `${i % 9},${i % 7},${(i % 10) / 2 + 0.5},${i % 5}\n`);
   const file = write("outgrow.csv", `userId,movieId,rating,timestamp\n${long.join("")}${short.join("")}`);
   await sameOnThreads(file, [2, 3]);
-  const { ratings } = await readRatings(file, { threads: 2 });
-  assert.equal(ratings.userId.length, 200_400);
-  assert.deepEqual([ratings.userId[200_399], ratings.movieId[200_399], ratings.rating[200_399]], [199_999 % 9, 199_999 % 7, 5]);
+  const { ratings } = await readRatings(file, { threads: 1 });
+  assert.equal(ratings.userId.length, 20_000);
+  assert.deepEqual([ratings.userId[19_999], ratings.movieId[19_999], ratings.rating[19_999]], [9_999 % 9, 9_999 % 7, 5]);
 });
 
 test("ratings on more threads than lines: tiny files, no final newline, nothing after the header", async () => {
