@@ -1,6 +1,6 @@
 import type { Csr } from "./csr";
 import type { Progress } from "./ingest";
-import { DEFAULTS, type Params } from "./params";
+import { DEFAULTS, type Params, type SimilarityName } from "./params";
 import { instantiate, type Kernel, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
 import { selectBest, topK } from "./topk";
 import { defaultThreads, runTask, shared, sharedArray } from "./workers";
@@ -13,7 +13,7 @@ export interface Neighbours {
 }
 
 /** How the weight of neighbour j for movie m is computed (spec step 9 and "Beyond the original"). */
-export interface NeighboursOptions extends Partial<Pick<Params, "similarity" | "shrink" | "beta" | "alpha">> {
+export interface NeighboursOptions extends Partial<Similarity> {
   /** Worker threads; the result is the same for any count. Default: the cores available. */
   threads?: number;
   onProgress?: Progress;
@@ -24,15 +24,23 @@ export const neighboursOf = (nb: Neighbours, m: number) => ({
   sims: nb.sims.subarray(nb.indptr[m], nb.indptr[m + 1]),
 });
 
+/** A similarity and its parameters. */
+type Similarity = Pick<Params, "similarity" | "shrink" | "beta" | "alpha" | "asym" | "k1" | "b">;
+
 /**
  * Top-k neighbours of each movie by the similarity (default: the spec's cosine), weights > 0 only,
  * ties by movieId_enc, self excluded by index, kept weights rounded to float32 (spec step 9).
  * X_movies is movies x users and only its pattern is read: for cosine, c / (sqrt(n_m * n_j) + shrink)
- * from the co-like count c in double; for rp3beta, (1 / n_m) ^ alpha * (sum of (1 / d_u) ^ alpha) / n_j ^ beta.
+ * from the co-like count c in double; for rp3beta, (1 / n_m) ^ alpha * (sum of (1 / d_u) ^ alpha) / n_j ^ beta;
+ * asym, tfidf and bm25 as docs/models.md ("Neighbour similarities") writes them.
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
-  const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, threads = defaultThreads(), onProgress } = options;
-  const s = await prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? { alpha, beta } : undefined, shrink, threads);
+  const {
+    similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, asym = DEFAULTS.asym, k1 = DEFAULTS.k1, b = DEFAULTS.b,
+    threads = defaultThreads(), onProgress,
+  } = options;
+  const w = weighting(X_movies, { similarity, shrink, beta, alpha, asym, k1, b });
+  const s = await prepare(w.X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), w, threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
   await runTask("neighbours.merge", mergeTask, s, threads);
@@ -54,10 +62,86 @@ export function truncateNeighbours(nb: Neighbours, k: number): Neighbours {
   return { indptr, indices, sims };
 }
 
+/**
+ * A similarity as the engine computes it. For movies x and y, v is the sum of userWeight over the users
+ * who liked both, in ascending userId_enc (without userWeight: their count); the exact weight of y for x
+ * is weight(v, x, y) below, and v * a[x] * b[y] is it up to rounding or above it (shrink only lowers it).
+ * Per-movie arrays are by movieId_enc.
+ */
+interface Weighting {
+  similarity: SimilarityName;
+  shrink: number;
+  /** the likes to read: X_movies without the users of weight 0, who add nothing to any sum */
+  X_movies: Csr;
+  userWeight?: Float64Array;
+  a: Float64Array;
+  b: Float64Array;
+  /** the exact weight's terms: v / (sqrt(p[x] * q[y]) + shrink) (cosine, asym, tfidf), a[x] * v / q[y] (rp3beta), a[x] * a[y] * v (bm25) */
+  p: Float64Array;
+  q: Float64Array;
+}
+
+/** The weights of a similarity on X_movies (movies x users): its users', and its movies' terms. */
+function weighting(X_movies: Csr, o: Similarity): Weighting {
+  const { similarity, shrink } = o;
+  const nMovies = X_movies.nRows;
+  const n = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
+  const d = new Float64Array(X_movies.nCols);
+  for (const u of X_movies.indices) d[u]++;
+  const perMovie = (f: (m: number) => number) => Float64Array.from(n, (_, m) => f(m));
+  if (similarity === "cosine") {
+    const a = perMovie((m) => 1 / Math.sqrt(n[m]));
+    return { similarity, shrink, X_movies, a, b: a, p: n, q: n };
+  }
+  if (similarity === "rp3beta") {
+    // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
+    const a = perMovie((m) => Math.pow(1 / n[m], o.alpha)), q = perMovie((m) => Math.pow(n[m], o.beta));
+    return { similarity, shrink, X_movies, userWeight: d.map((du) => Math.pow(1 / du, o.alpha)), a, b: q.map((x) => 1 / x), p: a, q };
+  }
+  if (similarity === "asym") return asymmetric(similarity, shrink, X_movies, new Float64Array(d.length).fill(1), n, o.asym);
+  // implicit's idf on the movies x users matrix, squared as both movies carry it
+  const idf2 = d.map((du) => {
+    const idf = Math.log(nMovies) - Math.log1p(du);
+    return idf * idf;
+  });
+  const kept = withoutUsers(X_movies, idf2);
+  if (similarity === "tfidf") {
+    const norm2 = new Float64Array(nMovies);
+    for (let m = 0; m < nMovies; m++) for (let p = kept.indptr[m]; p < kept.indptr[m + 1]; p++) norm2[m] += idf2[kept.indices[p]];
+    return asymmetric(similarity, shrink, kept, idf2, norm2, o.asym);
+  }
+  // bm25: implicit's bm25_weight, row m's likes scaled by f_m, from n_m and the mean likes of all movies
+  const mean = X_movies.indices.length / nMovies;
+  const f = perMovie((m) => (o.k1 + 1) / (o.k1 * (1 - o.b + (o.b * n[m]) / mean) + 1));
+  return { similarity, shrink: 0, X_movies: kept, userWeight: idf2, a: f, b: f, p: f, q: f };
+}
+
+/**
+ * The asymmetric cosine of weighted likes: v / (sqrt(norm2_x ^ (2 asym) * norm2_y ^ (2 - 2 asym)) + shrink),
+ * norm2 the squared norms; at asym 0.5 the powers are 1, so it is the cosine bit for bit.
+ */
+function asymmetric(similarity: SimilarityName, shrink: number, X_movies: Csr, userWeight: Float64Array, norm2: Float64Array, asym: number): Weighting {
+  const p = norm2.map((x) => Math.pow(x, 2 * asym)), q = norm2.map((x) => Math.pow(x, 2 * (1 - asym)));
+  return { similarity, shrink, X_movies, userWeight, a: p.map((x) => 1 / Math.sqrt(x)), b: q.map((x) => 1 / Math.sqrt(x)), p, q };
+}
+
+/** X_movies without the likes of users whose weight is 0 (the kernel lists a movie when its sum first leaves 0). */
+function withoutUsers(X_movies: Csr, userWeight: Float64Array): Csr {
+  if (X_movies.indices.every((u) => userWeight[u] !== 0)) return X_movies;
+  const indptr = new Int32Array(X_movies.nRows + 1), indices: number[] = [];
+  for (let m = 0; m < X_movies.nRows; m++) {
+    for (let p = X_movies.indptr[m]; p < X_movies.indptr[m + 1]; p++) if (userWeight[X_movies.indices[p]] !== 0) indices.push(X_movies.indices[p]);
+    indptr[m + 1] = indices.length;
+  }
+  return { ...X_movies, indptr, indices: Int32Array.from(indices), data: new Float64Array(indices.length).fill(1) };
+}
+
 /** Everything the threads share; movies are relabelled by popularity (r) so that hot counters sit together. */
 interface Shared {
   k: number;
   nMovies: number;
+  similarity: SimilarityName;
+  /** v sums user weights (else it counts co-likes) */
   weighted: boolean;
   shrink: number;
   /** the kernel, and the memory holding the arrays it reads (views below, addresses their byteOffset) */
@@ -66,9 +150,9 @@ interface Shared {
   /** r -> movieId_enc, and back */
   perm: Int32Array;
   rank: Int32Array;
-  /** n (likes) of movie r, and factors a, b with weight(x -> y) ~ acc * a[x] * b[y] */
-  likes: Float64Array;
-  powBeta: Float64Array;
+  /** the terms p, q of movie r's exact weight, and factors a, b with weight(x -> y) ~ acc * a[x] * b[y] (Weighting) */
+  p: Float64Array;
+  q: Float64Array;
   a: Float64Array;
   b: Float64Array;
   /** b and thr in float32 (thr at least FLOAT32_MIN), padded to a multiple of 4, for the kernel */
@@ -84,7 +168,7 @@ interface Shared {
   seg: Int32Array;
   uIdx: Int32Array;
   users: Int32Array;
-  /** (1 / the likes of each user) ^ alpha (rp3beta) */
+  /** each user's weight, when weighted (Weighting's userWeight) */
   invD: Float64Array;
   /** co-like increments of movie r */
   increments: Int32Array;
@@ -111,12 +195,9 @@ interface Buffers {
 
 const WORK_UNIT = 1024;
 
-/** `walk` set means rp3beta, else cosine with `shrink`. */
-async function prepare(X_movies: Csr, k: number, walk: { alpha: number; beta: number } | undefined, shrink: number, threads: number): Promise<Shared> {
+async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number): Promise<Shared> {
   const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
-  const weighted = walk !== undefined;
-  // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
-  const alpha = walk?.alpha ?? 1;
+  const weighted = w.userWeight !== undefined;
   const likes = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
   const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
   const rank = new Int32Array(nMovies);
@@ -150,19 +231,16 @@ async function prepare(X_movies: Csr, k: number, walk: { alpha: number; beta: nu
     totalWork += increments[r];
   }
 
-  const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], walk?.beta ?? 0));
-  const likesR = Float64Array.from(perm, (m) => likes[m]);
-  likesR.forEach((n, r) => {
-    a[r] = weighted ? Math.pow(1 / n, alpha) : 1 / Math.sqrt(n);
-    b[r] = weighted ? 1 / powBeta[r] : 1 / Math.sqrt(n);
-    b32[r] = b[r];
+  perm.forEach((m, r) => {
+    a[r] = w.a[m];
+    b[r] = b32[r] = w.b[m];
   });
-  if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = Math.pow(1 / (uPtr[u + 1] - uPtr[u]), alpha);
+  if (w.userWeight) invD.set(w.userWeight);
   thr32.fill(FLOAT32_MIN);
   never.fill(Infinity);
   return {
-    k, nMovies, weighted, shrink, module: await kernelModule(), memory,
-    perm: shared(perm), rank: shared(rank), likes: shared(likesR), powBeta: shared(powBeta),
+    k, nMovies, similarity: w.similarity, weighted, shrink: w.shrink, module: await kernelModule(), memory,
+    perm: shared(perm), rank: shared(rank), p: shared(Float64Array.from(perm, (m) => w.p[m])), q: shared(Float64Array.from(perm, (m) => w.q[m])),
     a, b, b32, thr32, never, mPtr: shared(mPtr), seg, uIdx, users, invD, increments: shared(increments),
     next: sharedArray(Int32Array, 1), done: sharedArray(Int32Array, 1), totalWork: Math.ceil(totalWork / WORK_UNIT),
     buffers: Array.from({ length: threads }, () => ({
@@ -314,9 +392,10 @@ function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): numbe
   return bar > 0 ? bar : -Infinity;
 }
 
-/** The exact weight of y for x, as the spec writes it, from the co-like count or sum v. */
+/** The exact weight of y for x, as the spec and docs/models.md write it, from the co-like count or sum v. */
 function weight(s: Shared, v: number, x: number, y: number): number {
-  return s.weighted ? (s.a[x] * v) / s.powBeta[y] : v / (Math.sqrt(s.likes[x] * s.likes[y]) + s.shrink);
+  if (s.similarity === "rp3beta") return (s.a[x] * v) / s.q[y];
+  return s.similarity === "bm25" ? s.a[x] * s.a[y] * v : v / (Math.sqrt(s.p[x] * s.q[y]) + s.shrink);
 }
 
 /** Appends y to x's buffer; a full buffer keeps its k best (weight descending, then movieId_enc ascending). */

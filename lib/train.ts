@@ -6,7 +6,7 @@ import { mergeRatings, oneHotGenres } from "./features";
 import { type FileInfo, ingest, type Movies, MovieLensFormatError, type Progress } from "./ingest";
 import type { Manifest, Model } from "./model-io";
 import { type Neighbours, nearestNeighbours } from "./neighbours";
-import { type Params, resolveParams } from "./params";
+import { type Params, resolveParams, similarityParams } from "./params";
 import { popularOrder } from "./recommend";
 import { type Encoding, encode, likedOf, sampleUsers, splitRatings } from "./split";
 import { defaultThreads } from "./workers";
@@ -132,9 +132,9 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
 
 /** Spec step 9 with the chosen similarity, as a timed stage. */
 export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "neighbours"): Promise<Neighbours> {
-  const { k, similarity, shrink, beta, alpha } = params;
-  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, alpha, threads: run.threads, onProgress: run.onProgress?.(name) }),
-    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta} alpha=${alpha}`}, k=${k}`);
+  const { k, similarity, shrink, beta, alpha, asym, k1, b } = params;
+  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, alpha, asym, k1, b, threads: run.threads, onProgress: run.onProgress?.(name) }),
+    (nb) => `${fmt(nb.indices.length)} neighbours, ${[similarity, ...similarityParams(params)].join(" ")}, k=${k}`);
 }
 
 /** Implicit ALS on X_train with the params' factors, regularization, confidence and iterations, as a timed stage. */
