@@ -100,7 +100,7 @@ async function ratingsOf(file: string, { onProgress, threads = defaultThreads() 
 async function cutChunks(file: string, handle: FileHandle, size: number, threads: number): Promise<{ bounds: number[]; regions: number[] }> {
   if (size === 0) throw new MovieLensFormatError(`${file}: empty file, expected header "${RATINGS_HEADER}"`);
   const window = Buffer.allocUnsafe(MAX_LINE + 2);
-  const readAt = async (offset: number) => window.subarray(0, (await handle.read(window, 0, window.length, offset)).bytesRead);
+  const readAt = async (offset: number, length = window.length) => window.subarray(0, (await handle.read(window, 0, length, offset)).bytesRead);
   const head = await readAt(0);
   let newline = head.indexOf(10);
   if (newline < 0 && head.length < size) newline = head.length; // a first line longer than the window
@@ -124,7 +124,7 @@ async function cutChunks(file: string, handle: FileHandle, size: number, threads
   for (let i = 0; i < threads; i++) {
     let bytes = 0, lines = 0;
     for (let j = 0; j < SAMPLES; j++) {
-      const sample = (await readAt(bounds[i] + Math.floor(((bounds[i + 1] - bounds[i]) * (j + 0.5)) / SAMPLES))).subarray(0, SAMPLE);
+      const sample = await readAt(bounds[i] + Math.floor(((bounds[i + 1] - bounds[i]) * (j + 0.5)) / SAMPLES), SAMPLE);
       const first = sample.indexOf(10), last = sample.lastIndexOf(10);
       for (let at = first; at < last; at = sample.indexOf(10, at + 1)) lines++;
       if (first < last) bytes += last - first;
