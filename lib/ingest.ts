@@ -2,7 +2,9 @@ import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import { isMainThread } from "node:worker_threads";
 import { parse } from "csv-parse/sync";
 import { excerpt } from "./text";
 import { defaultThreads, runInWorker, runTask, sharedArray } from "./workers";
@@ -333,6 +335,9 @@ async function lineAt(file: string, offset: number): Promise<number> {
 
 /** The SHA-256 of a file, in hex (run on a worker thread by readRatings). */
 export function sha256Task(file: string): string {
+  // The parse comes first: on Linux a nice value is the calling thread's alone, so this thread takes what
+  // the parse leaves (train awaits the hash after the stages that leave a core idle).
+  if (!isMainThread && process.platform === "linux") os.setPriority(19);
   const hash = createHash("sha256");
   const fd = openSync(file, "r");
   try {
