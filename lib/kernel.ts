@@ -195,6 +195,7 @@ const WAT = `(module
   (func (export "rankUser") (param $h i32) (param $hEnd i32) (param $r i32) (param $rEnd i32) (param $ranges i32)
         (param $score i32) (param $touched i32) (param $n i32) (param $topIds i32) (param $topScores i32) (result i32)
     (local $listed i32) (local $t i32) (local $j i32) (local $c i32) (local $v f64) (local $kept i32) (local $pos i32) (local $w f64) (local $i i32)
+    (local $lastV f64) (local $lastId i32)
     (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const -inf))
     (local.set $listed (call $accumulate (local.get $h) (local.get $hEnd) (local.get $ranges) (local.get $score) (local.get $touched)))
     (block $done (loop $candidate
@@ -204,6 +205,10 @@ const WAT = `(module
       (local.set $v (f64.load (local.get $c)))
       (f64.store (local.get $c) (f64.const 0))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      ;; a full top's last (lastV, lastId), kept in locals: most movies stop here
+      (br_if $candidate (i32.and (i32.eq (local.get $kept) (local.get $n))
+        (i32.eqz (i32.or (f64.gt (local.get $v) (local.get $lastV))
+          (i32.and (f64.eq (local.get $v) (local.get $lastV)) (i32.lt_s (local.get $j) (local.get $lastId)))))))
       ;; pos: where (v, j) would go if the top were one longer; skip it unless that is within n
       (local.set $pos (local.get $kept))
       (block $placed (loop $up
@@ -222,6 +227,8 @@ const WAT = `(module
       (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $v))
       (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $j))
       (if (i32.lt_u (local.get $kept) (local.get $n)) (then (local.set $kept (i32.add (local.get $kept) (i32.const 1)))))
+      (local.set $lastV (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $kept) (i32.const 1)) (i32.const 3)))))
+      (local.set $lastId (i32.load (i32.add (local.get $topIds) (i32.shl (i32.sub (local.get $kept) (i32.const 1)) (i32.const 2)))))
       (br $candidate)))
     (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const 0))
     (local.get $kept))
