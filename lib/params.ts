@@ -116,8 +116,9 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /**
- * The setting the project recommends: what `tune` chooses on ml-latest-small and ml-100k (README,
- * "Beating popularity"). `compare` (npm start) sets it beside the spec's cosine and saves it.
+ * The neighbours setting the project recommends: 1.4-1.5x popularity on ml-latest-small and ml-100k
+ * (README, "Beating popularity") at the neighbours' training cost; `tune`'s full grid goes further with
+ * ALS and the blend. `compare` (npm start) sets it beside the spec's cosine and saves it.
  */
 export const RECOMMENDED: Pick<Params, "similarity" | "shrink" | "beta" | "k"> = { similarity: "rp3beta", shrink: 0, beta: 0.2, k: 200 };
 
