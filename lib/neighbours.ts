@@ -31,13 +31,28 @@ export const neighboursOf = (nb: Neighbours, m: number) => ({
  * from the co-like count c in double; for rp3beta, (1 / n_m) ^ alpha * (sum of (1 / d_u) ^ alpha) / n_j ^ beta.
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
+  return (await fit([X_movies], k, options))[0];
+}
+
+/**
+ * nearestNeighbours of X_train and of X_all (X_train's likes and more, as the refit of spec step 13) in
+ * one pass over X_all's likes: a pair of train likes counts for both, any other pair for X_all only.
+ */
+export function nearestNeighboursBoth(X_train: Csr, X_all: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours[]> {
+  return fit([X_train, X_all], k, options);
+}
+
+/** Cosine fits share their pass; sums of user weights, which differ between fits, take one pass each. */
+async function fit(fits: Csr[], k: number, options: NeighboursOptions): Promise<Neighbours[]> {
   const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, threads = defaultThreads(), onProgress } = options;
-  const s = await prepare(X_movies, Math.min(k, Math.max(1, X_movies.nRows - 1)), similarity === "rp3beta" ? { alpha, beta } : undefined, shrink, threads);
+  if (similarity !== "cosine" && fits.length > 1) return [...await fit(fits.slice(0, 1), k, options), ...await fit(fits.slice(1), k, options)];
+  const nMovies = fits[0].nRows;
+  const s = await prepare(fits, Math.min(k, Math.max(1, nMovies - 1)), similarity === "rp3beta" ? { alpha, beta } : undefined, shrink, threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
   await runTask("neighbours.merge", mergeTask, s, threads);
   onProgress?.(s.totalWork, s.totalWork);
-  return compact(s.out, X_movies.nRows, s.k);
+  return s.fits.map((f) => compact(f.out, nMovies, s.k));
 }
 
 /** Each movie's first k neighbours: the top k of a longer list, as the order is total. */
@@ -54,7 +69,10 @@ export function truncateNeighbours(nb: Neighbours, k: number): Neighbours {
   return { indptr, indices, sims };
 }
 
-/** Everything the threads share; movies are relabelled by popularity (r) so that hot counters sit together. */
+/**
+ * Everything the threads share. Movies are relabelled (r) by their likes in the last fit, so that hot
+ * counters sit together; the last fit's likes hold every other fit's.
+ */
 interface Shared {
   k: number;
   nMovies: number;
@@ -66,7 +84,34 @@ interface Shared {
   /** r -> movieId_enc, and back */
   perm: Int32Array;
   rank: Int32Array;
-  /** n (likes) of movie r, and factors a, b with weight(x -> y) ~ acc * a[x] * b[y] */
+  /**
+   * Each user's row in uIdx: its likes of the first fit ("train"), then the others ("test"), each part in
+   * ascending r, from addresses starts[u] and mids[u]. Movie r's likes are entries ePtr[r]..ePtr[r+1] of
+   * 3 i32 (its train likes first, up to eMid[r]): the user, and where its train and test parts reach r.
+   */
+  uIdx: Int32Array;
+  starts: Int32Array;
+  mids: Int32Array;
+  entries: Int32Array;
+  ePtr: Int32Array;
+  eMid: Int32Array;
+  /** (1 / the likes of each user) ^ alpha (rp3beta, a single fit) */
+  invD: Float64Array;
+  /** the pairs movie r counts; its likes in the last fit */
+  increments: Int32Array;
+  likes: Int32Array;
+  never: Float32Array;
+  next: Int32Array;
+  done: Int32Array;
+  totalWork: number;
+  /** each thread's counts (or sums) against the current movie, the movies it touched, and the pairs that pass */
+  scratch: { acc: Int32Array | Float64Array; touched: Int32Array; pass: Int32Array; passV: Float64Array }[];
+  fits: FitState[];
+}
+
+/** One fit's weights, bars and results. */
+interface FitState {
+  /** n (likes) of movie r, and factors a, b with weight(x -> y) ~ acc * a[x] * b[y] (0 for movies without likes) */
   likes: Float64Array;
   powBeta: Float64Array;
   a: Float64Array;
@@ -74,26 +119,7 @@ interface Shared {
   /** b and thr in float32 (thr at least FLOAT32_MIN), padded to a multiple of 4, for the kernel */
   b32: Float32Array;
   thr32: Float32Array;
-  /** +Infinity: a thr that no pair passes */
-  never: Float32Array;
-  /**
-   * Movie r's likes are entries mPtr[r]..mPtr[r+1]: entry p is the segment seg[2p]..seg[2p+1] (addresses)
-   * of its user's row in uIdx (ascending relabelled movies) that precedes r; users[p] is that user.
-   */
-  mPtr: Int32Array;
-  seg: Int32Array;
-  uIdx: Int32Array;
-  users: Int32Array;
-  /** (1 / the likes of each user) ^ alpha (rp3beta) */
-  invD: Float64Array;
-  /** co-like increments of movie r */
-  increments: Int32Array;
-  next: Int32Array;
-  done: Int32Array;
-  totalWork: number;
   buffers: Buffers[];
-  /** each thread's counts (or sums) against the current movie, the movies it touched, and the pairs that pass */
-  scratch: { acc: Int32Array | Float64Array; touched: Int32Array; pass: Int32Array; passV: Float64Array }[];
   /**
    * Per movie, a weight no greater than its final k-th best (-Infinity at first): any thread's k-th best
    * kept so far qualifies, so all threads share it and offers below it are dropped.
@@ -110,66 +136,112 @@ interface Buffers {
 }
 
 const WORK_UNIT = 1024;
+// Two fits' counts share an i32, the last fit's in the low 16 bits, when no count can exceed 65535.
+const PACKED = 0xffff;
 
 /** `walk` set means rp3beta, else cosine with `shrink`. */
-async function prepare(X_movies: Csr, k: number, walk: { alpha: number; beta: number } | undefined, shrink: number, threads: number): Promise<Shared> {
-  const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
+async function prepare(fits: Csr[], k: number, walk: { alpha: number; beta: number } | undefined, shrink: number, threads: number): Promise<Shared> {
+  const X = fits[fits.length - 1];
+  const nMovies = X.nRows, nUsers = X.nCols, nnz = X.indices.length;
   const weighted = walk !== undefined;
   // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
   const alpha = walk?.alpha ?? 1;
-  const likes = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
+  const likes = Float64Array.from({ length: nMovies }, (_, m) => X.indptr[m + 1] - X.indptr[m]);
   const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
   const rank = new Int32Array(nMovies);
   perm.forEach((m, r) => (rank[m] = r));
+  const isTrain = trainFlags(fits);
 
-  const padded = nMovies + 4;
+  const padded = nMovies + 4, nFits = fits.length;
   const { memory, common, threads: scratch } = sharedMemory({
-    seg: ["i32", 2 * nnz], uIdx: ["i32", nnz], users: ["i32", weighted ? nnz : 0], invD: ["f64", weighted ? nUsers : 0],
-    a: ["f64", nMovies], b: ["f64", nMovies], b32: ["f32", padded], thr32: ["f32", padded], never: ["f32", padded],
+    entries: ["i32", 3 * nnz], uIdx: ["i32", nnz], starts: ["i32", nUsers], mids: ["i32", nUsers], invD: ["f64", weighted ? nUsers : 0],
+    a: ["f64", nFits * nMovies], b: ["f64", nFits * nMovies], b32: ["f32", nFits * padded], thr32: ["f32", nFits * padded], never: ["f32", padded],
   }, { acc: [weighted ? "f64" : "i32", padded], touched: ["i32", nMovies], pass: ["i32", nMovies], passV: ["f64", nMovies] }, threads);
-  const { seg, uIdx, users, invD, a, b, b32, thr32, never } = common;
+  const { entries, uIdx, starts, mids, invD, never } = common;
 
-  const uPtr = new Int32Array(nUsers + 1);
-  for (let p = 0; p < nnz; p++) uPtr[X_movies.indices[p] + 1]++;
+  // each user's row: its train likes, then the others
+  const uPtr = new Int32Array(nUsers + 1), dTrain = new Int32Array(nUsers);
+  for (let q = 0; q < nnz; q++) {
+    uPtr[X.indices[q] + 1]++;
+    dTrain[X.indices[q]] += isTrain[q];
+  }
   for (let u = 0; u < nUsers; u++) uPtr[u + 1] += uPtr[u];
-  const fill = uPtr.slice(0, nUsers);
-  const mPtr = new Int32Array(nMovies + 1), increments = new Int32Array(nMovies);
   const base = uIdx.byteOffset;
+  const fillT = uPtr.slice(0, nUsers), fillS = Int32Array.from(fillT, (at, u) => at + dTrain[u]);
+  fillT.forEach((at, u) => (starts[u] = base + 4 * at));
+  fillS.forEach((at, u) => (mids[u] = base + 4 * at));
+  const ePtr = new Int32Array(nMovies + 1), eMid = new Int32Array(nMovies), increments = new Int32Array(nMovies);
   let p = 0, totalWork = 0;
   for (let r = 0; r < nMovies; r++) {
     const m = perm[r];
-    for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
-      const u = X_movies.indices[q];
-      uIdx[fill[u]] = r;
-      if (weighted) users[p] = u;
-      seg[2 * p] = base + 4 * uPtr[u];
-      seg[2 * p++ + 1] = base + 4 * fill[u];
-      increments[r] += fill[u]++ - uPtr[u];
+    for (const train of [1, 0]) {
+      for (let q = X.indptr[m]; q < X.indptr[m + 1]; q++) {
+        if (isTrain[q] !== train) continue;
+        const u = X.indices[q];
+        entries[3 * p] = u;
+        entries[3 * p + 1] = base + 4 * fillT[u];
+        entries[3 * p++ + 2] = base + 4 * fillS[u];
+        increments[r] += fillT[u] - uPtr[u] + fillS[u] - uPtr[u] - dTrain[u];
+        if (train) uIdx[fillT[u]++] = r;
+        else uIdx[fillS[u]++] = r;
+      }
+      if (train) eMid[r] = p;
     }
-    mPtr[r + 1] = p;
+    ePtr[r + 1] = p;
     totalWork += increments[r];
   }
 
-  const powBeta = Float64Array.from(perm, (m) => Math.pow(likes[m], walk?.beta ?? 0));
-  const likesR = Float64Array.from(perm, (m) => likes[m]);
-  likesR.forEach((n, r) => {
-    a[r] = weighted ? Math.pow(1 / n, alpha) : 1 / Math.sqrt(n);
-    b[r] = weighted ? 1 / powBeta[r] : 1 / Math.sqrt(n);
-    b32[r] = b[r];
-  });
   if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = Math.pow(1 / (uPtr[u + 1] - uPtr[u]), alpha);
-  thr32.fill(FLOAT32_MIN);
+  const states = fits.map((Y, f) => fitState(Float64Array.from(perm, (m) => Y.indptr[m + 1] - Y.indptr[m]), {
+    a: common.a.subarray(f * nMovies, (f + 1) * nMovies), b: common.b.subarray(f * nMovies, (f + 1) * nMovies),
+    b32: common.b32.subarray(f * padded, (f + 1) * padded), thr32: common.thr32.subarray(f * padded, (f + 1) * padded),
+  }, walk, alpha, threads, k));
   never.fill(Infinity);
   return {
     k, nMovies, weighted, shrink, module: await kernelModule(), memory,
-    perm: shared(perm), rank: shared(rank), likes: shared(likesR), powBeta: shared(powBeta),
-    a, b, b32, thr32, never, mPtr: shared(mPtr), seg, uIdx, users, invD, increments: shared(increments),
+    perm: shared(perm), rank: shared(rank), uIdx, starts, mids, entries, invD, ePtr: shared(ePtr), eMid: shared(eMid),
+    increments: shared(increments), likes: shared(Int32Array.from(perm, (m) => likes[m])), never,
     next: sharedArray(Int32Array, 1), done: sharedArray(Int32Array, 1), totalWork: Math.ceil(totalWork / WORK_UNIT),
+    scratch, fits: states,
+  };
+}
+
+/** Per like of the last fit (its CSR order), 1 when the first fit has it too; all ones for a single fit. */
+function trainFlags(fits: Csr[]): Uint8Array {
+  const X = fits[fits.length - 1], T = fits[0];
+  const flags = new Uint8Array(X.indices.length);
+  if (fits.length === 1) return flags.fill(1);
+  if (T.nRows !== X.nRows || T.nCols !== X.nCols) throw new RangeError(`X_train is ${T.nRows} x ${T.nCols}, X_all ${X.nRows} x ${X.nCols}: expected the same shape`);
+  const stamp = new Int32Array(X.nCols).fill(-1);
+  for (let m = 0; m < X.nRows; m++) {
+    for (let q = T.indptr[m]; q < T.indptr[m + 1]; q++) stamp[T.indices[q]] = m;
+    let found = 0;
+    for (let q = X.indptr[m]; q < X.indptr[m + 1]; q++) found += flags[q] = stamp[X.indices[q]] === m ? 1 : 0;
+    if (found !== T.indptr[m + 1] - T.indptr[m]) throw new RangeError(`movie ${m}: X_train has likes that X_all lacks`);
+  }
+  return flags;
+}
+
+/** A fit's weight factors from n, the likes of each movie r, into the given kernel arrays. */
+function fitState(
+  n: Float64Array, arrays: Pick<FitState, "a" | "b" | "b32" | "thr32">, walk: { alpha: number; beta: number } | undefined, alpha: number, threads: number, k: number,
+): FitState {
+  const { a, b, b32, thr32 } = arrays;
+  const nMovies = n.length;
+  const powBeta = Float64Array.from(n, (likes) => Math.pow(likes, walk?.beta ?? 0));
+  n.forEach((likes, r) => {
+    if (likes === 0) return;
+    a[r] = walk ? Math.pow(1 / likes, alpha) : 1 / Math.sqrt(likes);
+    b[r] = walk ? 1 / powBeta[r] : 1 / Math.sqrt(likes);
+    b32[r] = b[r];
+  });
+  thr32.fill(FLOAT32_MIN);
+  return {
+    likes: shared(n), powBeta: shared(powBeta), a, b, b32, thr32,
     buffers: Array.from({ length: threads }, () => ({
       ids: sharedArray(Int32Array, nMovies * 2 * k), vals: sharedArray(Float64Array, nMovies * 2 * k),
       size: sharedArray(Int32Array, nMovies),
     })),
-    scratch,
     thr: sharedArray(Float64Array, nMovies).fill(-Infinity),
     out: { ids: sharedArray(Int32Array, nMovies * k), sims: sharedArray(Float32Array, nMovies * k), count: sharedArray(Int32Array, nMovies) },
   };
@@ -196,7 +268,7 @@ const FLOAT32_MIN = 2 ** -126;
 export function countTask(s: Shared, index: number): void {
   const { k, nMovies, next, done } = s;
   const t: Thread = {
-    kernel: instantiate(s.module, s.memory), buffer: s.buffers[index], ...s.scratch[index],
+    kernel: instantiate(s.module, s.memory), index, ...s.scratch[index],
     sample: { ids: new Int32Array(SAMPLE * k + 2), vals: new Float64Array(SAMPLE * k + 2) },
     own: { ids: new Int32Array(nMovies), vals: new Float64Array(nMovies) },
   };
@@ -212,10 +284,10 @@ export function countTask(s: Shared, index: number): void {
   }
 }
 
-/** A thread's kernel, buffers and scratch arrays. */
+/** A thread's kernel, scratch arrays and index (into each fit's buffers). */
 interface Thread {
   kernel: Kernel;
-  buffer: Buffers;
+  index: number;
   acc: Int32Array | Float64Array;
   touched: Int32Array;
   pass: Int32Array;
@@ -225,86 +297,117 @@ interface Thread {
   own: { ids: Int32Array; vals: Float64Array };
 }
 
+/** How a fit reads x's counts: (acc >> shift) & mask, clearing them when done; count() fills them (again). */
+interface Counts {
+  shift: number;
+  mask: number;
+  clear: number;
+  count: () => number;
+}
+
 /**
- * Counts x's co-likes with the more popular movies, then offers each pair to both sides. Offers to y
- * go as they come. x's own come in bulk: a sample gives a bar that about 2k of them reach; if at
- * least k reach it, nothing below it can make x's top k, else x takes them all.
+ * Counts x's co-likes with the more popular movies for each fit, then selects from them. Two cosine fits
+ * count at once, packed, unless x has too many likes for 16 bits.
  */
 function countMovie(s: Shared, t: Thread, x: number): void {
-  const { k, perm } = s;
-  const { ids, vals } = t.own;
+  const { fits } = s, { kernel } = t;
+  const train = [s.entries.byteOffset + 12 * s.ePtr[x], s.entries.byteOffset + 12 * s.eMid[x]] as const;
+  const test = [train[1], s.entries.byteOffset + 12 * s.ePtr[x + 1]] as const;
+  const { starts, mids, acc, touched } = { starts: s.starts.byteOffset, mids: s.mids.byteOffset, acc: t.acc.byteOffset, touched: t.touched.byteOffset };
+  if (s.weighted) {
+    selectMovie(s, t, x, 0, false, { shift: 0, mask: -1, clear: 1, count: () => kernel.sumList(train[0], train[1], starts, s.invD.byteOffset, acc, touched) });
+    return;
+  }
+  const heavy = fits.length > 1 && s.likes[x] > PACKED;
   // A movie whose users' rows cover much of [0, x) scans that range for its candidates; a sparse one
   // lists them as it counts.
-  const scan = !s.weighted && s.increments[x] >= DENSE * x;
-  const n = count(s, t, x, scan);
-  const bar = barOf(s, t, x, n, scan);
-  let passed = scanPairs(s, t, x, n, scan, bar, s.thr32);
+  const scan = heavy || s.increments[x] >= DENSE * x;
+  const countPairs = (from: number, to: number, incT: number, incS: number, listed = 0) =>
+    scan ? (kernel.countAll(from, to, starts, mids, acc, incT, incS), x) : kernel.countList(from, to, starts, mids, acc, incT, incS, touched, listed);
+  if (fits.length === 1) {
+    selectMovie(s, t, x, 0, scan, { shift: 0, mask: -1, clear: 1, count: () => countPairs(train[0], train[1], 1, 1) });
+  } else if (heavy) {
+    selectMovie(s, t, x, 0, scan, { shift: 0, mask: -1, clear: 1, count: () => countPairs(train[0], train[1], 1, 0) });
+    selectMovie(s, t, x, 1, scan, { shift: 0, mask: -1, clear: 1, count: () => countPairs(train[0], test[1], 1, 1) });
+  } else {
+    const both = () => countPairs(test[0], test[1], 1, 1, countPairs(train[0], train[1], PACKED + 2, 1));
+    const n = both();
+    selectMovie(s, t, x, 0, scan, { shift: 16, mask: PACKED, clear: 0, count: () => n }, n);
+    selectMovie(s, t, x, 1, scan, { shift: 0, mask: PACKED, clear: 1, count: both }, n);
+  }
+}
+
+/**
+ * Fit f's candidates for x from its counts, offered to both sides. Offers to y go as they come. x's own
+ * come in bulk: a sample gives a bar that about 2k of them reach; if at least k reach it, nothing below
+ * it can make x's top k, else x takes them all. `counted`: the counts are there already, for n candidates.
+ */
+function selectMovie(s: Shared, t: Thread, x: number, f: number, scan: boolean, counts: Counts, counted?: number): void {
+  const { k, perm } = s;
+  const fit = s.fits[f], buffer = fit.buffers[t.index];
+  const { ids, vals } = t.own;
+  const n = counted ?? counts.count();
+  const bar = barOf(s, t, fit, x, n, scan, counts);
+  let passed = scanPairs(s, t, fit, x, n, scan, counts, bar, fit.thr32);
   let own = 0, reached = 0;
   for (let i = 0; i < passed; i++) {
     const y = t.pass[i] >> 2, v = t.passV[i];
-    if (t.pass[i] & 1) offer(s, t.buffer, y, x, weight(s, v, y, x));
+    if (t.pass[i] & 1) offer(s, fit, buffer, y, x, weight(s, fit, v, y, x));
     if (t.pass[i] & 2) {
       ids[own] = perm[y];
-      vals[own] = weight(s, v, x, y);
+      vals[own] = weight(s, fit, v, x, y);
       // every pair of weight >= bar / MARGIN passed
       if (vals[own++] * Math.sqrt(MARGIN) >= bar) reached++;
     }
   }
   if (reached < k && bar > -Infinity) {
-    // the scan cleared the counts: count again, and take every candidate
-    count(s, t, x, scan);
-    passed = scanPairs(s, t, x, n, scan, -Infinity, s.never);
+    // a cleared scan needs the counts again; then take every candidate
+    if (counts.clear) counts.count();
+    passed = scanPairs(s, t, fit, x, n, scan, counts, -Infinity, s.never);
     for (own = 0; own < passed; own++) {
       const y = t.pass[own] >> 2;
       ids[own] = perm[y];
-      vals[own] = weight(s, t.passV[own], x, y);
+      vals[own] = weight(s, fit, t.passV[own], x, y);
     }
   }
   // x's buffer is still empty: this thread goes through movies in ascending order, and offers to y < x.
   const kept = Math.min(k, own), at = x * 2 * k;
   selectBest(ids, vals, 0, own, kept);
-  t.buffer.ids.set(ids.subarray(0, kept), at);
-  t.buffer.vals.set(vals.subarray(0, kept), at);
-  t.buffer.size[x] = kept;
-  if (kept === k) raiseThr(s, x, t.buffer.vals, at);
+  buffer.ids.set(ids.subarray(0, kept), at);
+  buffer.vals.set(vals.subarray(0, kept), at);
+  buffer.size[x] = kept;
+  if (kept === k) raiseThr(s, fit, x, buffer.vals, at);
 }
 
-/** Counts (or sums) x's co-likes into t.acc; returns how many candidates to scan. */
-function count(s: Shared, t: Thread, x: number, scan: boolean): number {
-  const p = s.seg.byteOffset + 8 * s.mPtr[x], pEnd = s.seg.byteOffset + 8 * s.mPtr[x + 1];
-  const { kernel, acc, touched } = t;
-  if (s.weighted) return kernel.sumList(p, pEnd, s.users.byteOffset + 4 * s.mPtr[x], s.invD.byteOffset, acc.byteOffset, touched.byteOffset);
-  if (!scan) return kernel.countList(p, pEnd, acc.byteOffset, touched.byteOffset);
-  kernel.countAll(p, pEnd, acc.byteOffset);
-  return x;
-}
-
-/** Lists x's pairs that may pass y's bar (thr) or x's (bar) in t.pass, their counts in t.passV; clears t.acc. */
-function scanPairs(s: Shared, t: Thread, x: number, n: number, scan: boolean, bar: number, thr: Float32Array): number {
+/** Lists x's pairs that may pass y's bar (thr) or x's (bar) in t.pass, their counts in t.passV; clears t.acc if asked. */
+function scanPairs(s: Shared, t: Thread, fit: FitState, x: number, n: number, scan: boolean, counts: Counts, bar: number, thr: Float32Array): number {
   const { kernel, acc, touched, pass, passV } = t;
-  const axR = s.a[x] * MARGIN;
+  const axR = fit.a[x] * MARGIN;
   if (s.weighted) {
-    return kernel.scanListSums(n, touched.byteOffset, acc.byteOffset, s.a.byteOffset, s.b.byteOffset, thr.byteOffset, axR, s.b[x] * MARGIN, bar, pass.byteOffset, passV.byteOffset);
+    return kernel.scanListSums(n, touched.byteOffset, acc.byteOffset, fit.a.byteOffset, fit.b.byteOffset, thr.byteOffset, axR, fit.b[x] * MARGIN, bar, pass.byteOffset, passV.byteOffset);
   }
-  return scan ? kernel.scanAll(n, acc.byteOffset, s.b32.byteOffset, thr.byteOffset, axR, Math.max(bar, FLOAT32_MIN), pass.byteOffset, passV.byteOffset)
-    : kernel.scanList(n, touched.byteOffset, acc.byteOffset, s.b32.byteOffset, thr.byteOffset, axR, bar, pass.byteOffset, passV.byteOffset);
+  // listed candidates may have no count in this fit: the floor keeps them out
+  const { shift, mask, clear } = counts, floor = Math.max(bar, FLOAT32_MIN);
+  return scan ? kernel.scanAll(n, acc.byteOffset, shift, mask, clear, fit.b32.byteOffset, thr.byteOffset, axR, floor, pass.byteOffset, passV.byteOffset)
+    : kernel.scanList(n, touched.byteOffset, acc.byteOffset, shift, mask, clear, fit.b32.byteOffset, thr.byteOffset, axR, floor, pass.byteOffset, passV.byteOffset);
 }
 
 /**
  * x's bar: about the 2k-th best estimate among its n candidates (y < n when scanning, else listed in
  * t.touched), from a sample of them; -Infinity when n <= 2k.
  */
-function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): number {
-  const { k, b } = s;
+function barOf(s: Shared, t: Thread, fit: FitState, x: number, n: number, scan: boolean, counts: Counts): number {
+  const { k } = s;
   const { acc, touched } = t;
   const { ids, vals } = t.sample;
+  const { shift, mask } = counts;
   if (n <= 2 * k) return -Infinity;
-  const ax = s.a[x], stride = n / Math.min(n, SAMPLE * k);
+  const ax = fit.a[x], stride = n / Math.min(n, SAMPLE * k);
   let m = 0;
   for (let f = 0; f < n; f += stride) {
     const y = scan ? f | 0 : touched[f | 0];
     ids[m] = y;
-    vals[m++] = acc[y] * ax * b[y];
+    vals[m++] = (s.weighted ? acc[y] : (acc[y] >>> shift) & mask) * ax * fit.b[y];
   }
   // at least the 16th best of the sample: fewer above the bar would make it too noisy
   const rank = Math.max(16, Math.ceil((2 * k * m) / n));
@@ -315,59 +418,61 @@ function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): numbe
 }
 
 /** The exact weight of y for x, as the spec writes it, from the co-like count or sum v. */
-function weight(s: Shared, v: number, x: number, y: number): number {
-  return s.weighted ? (s.a[x] * v) / s.powBeta[y] : v / (Math.sqrt(s.likes[x] * s.likes[y]) + s.shrink);
+function weight(s: Shared, fit: FitState, v: number, x: number, y: number): number {
+  return s.weighted ? (fit.a[x] * v) / fit.powBeta[y] : v / (Math.sqrt(fit.likes[x] * fit.likes[y]) + s.shrink);
 }
 
 /** Appends y to x's buffer; a full buffer keeps its k best (weight descending, then movieId_enc ascending). */
-function offer(s: Shared, h: Buffers, x: number, y: number, w: number): void {
-  if (w < s.thr[x]) return;
+function offer(s: Shared, fit: FitState, h: Buffers, x: number, y: number, w: number): void {
+  if (w < fit.thr[x]) return;
   const base = x * 2 * s.k;
-  if (h.size[x] === 2 * s.k) keepBest(s, h, x);
+  if (h.size[x] === 2 * s.k) keepBest(s, fit, h, x);
   const i = base + h.size[x]++;
   h.ids[i] = s.perm[y];
   h.vals[i] = w;
 }
 
 /** Keeps x's k best at the front of its buffer; their worst weight becomes the bar for later offers. */
-function keepBest(s: Shared, h: Buffers, x: number): void {
+function keepBest(s: Shared, fit: FitState, h: Buffers, x: number): void {
   const { k } = s;
   const lo = x * 2 * k;
   selectBest(h.ids, h.vals, lo, lo + h.size[x], k);
   h.size[x] = k;
-  raiseThr(s, x, h.vals, lo);
+  raiseThr(s, fit, x, h.vals, lo);
 }
 
 /** Raises x's bar to the worst of the k weights from vals[at]. */
-function raiseThr(s: Shared, x: number, vals: Float64Array, at: number): void {
+function raiseThr(s: Shared, fit: FitState, x: number, vals: Float64Array, at: number): void {
   let worst = Infinity;
   for (let i = at; i < at + s.k; i++) if (vals[i] < worst) worst = vals[i];
-  if (worst > s.thr[x]) s.thr[x] = s.thr32[x] = worst;
+  if (worst > fit.thr[x]) fit.thr[x] = fit.thr32[x] = worst;
 }
 
 /** Merges every thread's buffers for a share of the movies into out, best first, rounded to float32. */
 export function mergeTask(s: Shared, index: number, threads: number): void {
-  const { k, nMovies, rank, buffers, out } = s;
+  const { k, nMovies, rank } = s;
   const ids = new Int32Array(2 * k * threads), values = new Float64Array(2 * k * threads);
   const bestIds = new Int32Array(k), bestVals = new Float64Array(k);
-  for (let m = Math.floor((index * nMovies) / threads); m < Math.floor(((index + 1) * nMovies) / threads); m++) {
-    const x = rank[m];
-    let n = 0;
-    for (const h of buffers) {
-      ids.set(h.ids.subarray(x * 2 * k, x * 2 * k + h.size[x]), n);
-      values.set(h.vals.subarray(x * 2 * k, x * 2 * k + h.size[x]), n);
-      n += h.size[x];
+  for (const { buffers, out } of s.fits) {
+    for (let m = Math.floor((index * nMovies) / threads); m < Math.floor(((index + 1) * nMovies) / threads); m++) {
+      const x = rank[m];
+      let n = 0;
+      for (const h of buffers) {
+        ids.set(h.ids.subarray(x * 2 * k, x * 2 * k + h.size[x]), n);
+        values.set(h.vals.subarray(x * 2 * k, x * 2 * k + h.size[x]), n);
+        n += h.size[x];
+      }
+      const got = topK(ids, values, n, k, bestIds, bestVals);
+      for (let i = 0; i < got; i++) {
+        out.ids[m * k + i] = bestIds[i];
+        out.sims[m * k + i] = bestVals[i];
+      }
+      out.count[m] = got;
     }
-    const got = topK(ids, values, n, k, bestIds, bestVals);
-    for (let i = 0; i < got; i++) {
-      out.ids[m * k + i] = bestIds[i];
-      out.sims[m * k + i] = bestVals[i];
-    }
-    out.count[m] = got;
   }
 }
 
-function compact(out: Shared["out"], nMovies: number, k: number): Neighbours {
+function compact(out: FitState["out"], nMovies: number, k: number): Neighbours {
   const indptr = new Int32Array(nMovies + 1);
   for (let m = 0; m < nMovies; m++) indptr[m + 1] = indptr[m] + out.count[m];
   const indices = new Int32Array(indptr[nMovies]), sims = new Float32Array(indptr[nMovies]);
