@@ -49,6 +49,26 @@ const forEntries = (train: string, test: string) => `(block $done (loop $entry
       (local.set $p (i32.add (local.get $p) (i32.const 12)))
       (br $entry)))`;
 
+/**
+ * scanAll's test of the quad at y for one fit (its locals suffixed), with `counts` the quad's counts (v128)
+ * and `count` one lane's count from $word.
+ */
+const scanQuad = (counts: string, count: string, fit: string) => `
+      (local.set $e (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_u ${counts}) (f32x4.splat (local.get $axR${fit})))
+        (v128.load (i32.add (local.get $b${fit}) (i32.shl (local.get $y) (i32.const 2))))))
+      (local.set $toY (i32x4.bitmask (f32x4.ge (local.get $e) (v128.load (i32.add (local.get $thr${fit}) (i32.shl (local.get $y) (i32.const 2)))))))
+      (local.set $toX (i32x4.bitmask (f32x4.ge (local.get $e) (f32x4.splat (local.get $bar${fit})))))
+      (local.set $lanes (i32.or (local.get $toY) (local.get $toX)))
+      (block $listed (loop $next
+        (br_if $listed (i32.eqz (local.get $lanes)))
+        (local.set $lane (i32.ctz (local.get $lanes)))
+        (local.set $out${fit} (call $emit (local.get $out${fit}) (local.get $pass${fit}) (local.get $passV${fit}) (i32.add (local.get $y) (local.get $lane))
+          (i32.or (i32.and (i32.shr_u (local.get $toY) (local.get $lane)) (i32.const 1))
+            (i32.shl (i32.and (i32.shr_u (local.get $toX) (local.get $lane)) (i32.const 1)) (i32.const 1)))
+          (f64.convert_i32_u ${count.replace("$word", "(i32.load (i32.add (local.get $at) (i32.shl (local.get $lane) (i32.const 2))))")})))
+        (local.set $lanes (i32.and (local.get $lanes) (i32.sub (local.get $lanes) (i32.const 1))))
+        (br $next)))`;
+
 const WAT = `(module
   (memory (import "env" "memory") 1 65536 shared)
 
@@ -133,6 +153,28 @@ const WAT = `(module
       (br $quad)))
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
 
+  ;; scanAll for two fits packed in counts (shift 16 for the first, mask 0xffff for the second), in one
+  ;; sweep that clears the counts; each fit has its b, thr, axR, bar and lists. Returns both list lengths.
+  (func (export "scanBoth") (param $n i32) (param $counts i32)
+    (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32)
+    (param $b2 i32) (param $thr2 i32) (param $axR2 f32) (param $bar2 f32) (param $pass2 i32) (param $passV2 i32) (result i32 i32)
+    (local $y i32) (local $at i32) (local $v v128) (local $e v128) (local $toY i32) (local $toX i32) (local $lanes i32) (local $lane i32)
+    (local $out i32) (local $out2 i32) (local $masks v128)
+    (local.set $masks (i32x4.splat (i32.const 0xffff)))
+    (local.set $out (local.get $pass))
+    (local.set $out2 (local.get $pass2))
+    (block $done (loop $quad
+      (br_if $done (i32.ge_u (local.get $y) (local.get $n)))
+      (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
+      (local.set $v (v128.load (local.get $at)))
+      ${scanQuad("(i32x4.shr_u (local.get $v) (i32.const 16))", "(i32.shr_u $word (i32.const 16))", "")}
+      ${scanQuad("(v128.and (local.get $v) (local.get $masks))", "(i32.and $word (i32.const 0xffff))", "2")}
+      (if (v128.any_true (local.get $v)) (then (v128.store (local.get $at) (v128.const i32x4 0 0 0 0))))
+      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (br $quad)))
+    (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2))
+    (i32.shr_u (i32.sub (local.get $out2) (local.get $pass2)) (i32.const 2)))
+
   ;; scanAll for the candidates listed in touched[0..n), one at a time
   (func (export "scanList") (param $n i32) (param $touched i32) (param $counts i32) (param $shift i32) (param $mask i32) (param $clear i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
     (local $i i32) (local $y i32) (local $at i32) (local $v i32) (local $e f32) (local $out i32)
@@ -203,6 +245,8 @@ export interface Kernel {
   countList(p: number, pEnd: number, starts: number, mids: number, counts: number, incT: number, incS: number, touched: number, n: number): number;
   sumList(p: number, pEnd: number, starts: number, invD: number, sums: number, touched: number): number;
   scanAll(n: number, counts: number, shift: number, mask: number, clear: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
+  scanBoth(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number,
+    b2: number, thr2: number, axR2: number, bar2: number, pass2: number, passV2: number): [number, number];
   scanList(n: number, touched: number, counts: number, shift: number, mask: number, clear: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
   accumulate(h: number, hEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number): number;

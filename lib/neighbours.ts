@@ -105,7 +105,7 @@ interface Shared {
   done: Int32Array;
   totalWork: number;
   /** each thread's counts (or sums) against the current movie, the movies it touched, and the pairs that pass */
-  scratch: { acc: Int32Array | Float64Array; touched: Int32Array; pass: Int32Array; passV: Float64Array }[];
+  scratch: { acc: Int32Array | Float64Array; touched: Int32Array; pass: Int32Array; passV: Float64Array; pass2: Int32Array; passV2: Float64Array }[];
   fits: FitState[];
 }
 
@@ -156,7 +156,10 @@ async function prepare(fits: Csr[], k: number, walk: { alpha: number; beta: numb
   const { memory, common, threads: scratch } = sharedMemory({
     entries: ["i32", 3 * nnz], uIdx: ["i32", nnz], starts: ["i32", nUsers], mids: ["i32", nUsers], invD: ["f64", weighted ? nUsers : 0],
     a: ["f64", nFits * nMovies], b: ["f64", nFits * nMovies], b32: ["f32", nFits * padded], thr32: ["f32", nFits * padded], never: ["f32", padded],
-  }, { acc: [weighted ? "f64" : "i32", padded], touched: ["i32", nMovies], pass: ["i32", nMovies], passV: ["f64", nMovies] }, threads);
+  }, {
+    acc: [weighted ? "f64" : "i32", padded], touched: ["i32", nMovies], pass: ["i32", nMovies], passV: ["f64", nMovies],
+    pass2: ["i32", nFits > 1 ? nMovies : 0], passV2: ["f64", nFits > 1 ? nMovies : 0],
+  }, threads);
   const { entries, uIdx, starts, mids, invD, never } = common;
 
   // each user's row: its train likes, then the others
@@ -167,28 +170,34 @@ async function prepare(fits: Csr[], k: number, walk: { alpha: number; beta: numb
   }
   for (let u = 0; u < nUsers; u++) uPtr[u + 1] += uPtr[u];
   const base = uIdx.byteOffset;
-  const fillT = uPtr.slice(0, nUsers), fillS = Int32Array.from(fillT, (at, u) => at + dTrain[u]);
-  fillT.forEach((at, u) => (starts[u] = base + 4 * at));
-  fillS.forEach((at, u) => (mids[u] = base + 4 * at));
+  // per user, where its next test like goes, then its next train like (indexed by the train flag)
+  const fill = new Int32Array(2 * nUsers);
+  for (let u = 0; u < nUsers; u++) {
+    fill[2 * u] = uPtr[u] + dTrain[u];
+    fill[2 * u + 1] = uPtr[u];
+    starts[u] = base + 4 * uPtr[u];
+    mids[u] = base + 4 * fill[2 * u];
+  }
   const ePtr = new Int32Array(nMovies + 1), eMid = new Int32Array(nMovies), increments = new Int32Array(nMovies);
-  let p = 0, totalWork = 0;
+  const next = new Int32Array(2);
+  let totalWork = 0;
   for (let r = 0; r < nMovies; r++) {
     const m = perm[r];
-    for (const train of [1, 0]) {
-      for (let q = X.indptr[m]; q < X.indptr[m + 1]; q++) {
-        if (isTrain[q] !== train) continue;
-        const u = X.indices[q];
-        entries[3 * p] = u;
-        entries[3 * p + 1] = base + 4 * fillT[u];
-        entries[3 * p++ + 2] = base + 4 * fillS[u];
-        increments[r] += fillT[u] - uPtr[u] + fillS[u] - uPtr[u] - dTrain[u];
-        if (train) uIdx[fillT[u]++] = r;
-        else uIdx[fillS[u]++] = r;
-      }
-      if (train) eMid[r] = p;
+    ePtr[r + 1] = ePtr[r] + X.indptr[m + 1] - X.indptr[m];
+    next[1] = ePtr[r];
+    next[0] = eMid[r] = ePtr[r] + fits[0].indptr[m + 1] - fits[0].indptr[m];
+    let pairs = 0;
+    for (let q = X.indptr[m]; q < X.indptr[m + 1]; q++) {
+      const u = X.indices[q], train = isTrain[q], p = next[train]++;
+      const inTrain = fill[2 * u + 1], inTest = fill[2 * u];
+      entries[3 * p] = u;
+      entries[3 * p + 1] = base + 4 * inTrain;
+      entries[3 * p + 2] = base + 4 * inTest;
+      pairs += inTrain - uPtr[u] + inTest - uPtr[u] - dTrain[u];
+      uIdx[fill[2 * u + train]++] = r;
     }
-    ePtr[r + 1] = p;
-    totalWork += increments[r];
+    increments[r] = pairs;
+    totalWork += pairs;
   }
 
   if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = Math.pow(1 / (uPtr[u + 1] - uPtr[u]), alpha);
@@ -292,22 +301,29 @@ interface Thread {
   touched: Int32Array;
   pass: Int32Array;
   passV: Float64Array;
+  pass2: Int32Array;
+  passV2: Float64Array;
   /** a sample of x's candidates, and x's own candidates */
   sample: { ids: Int32Array; vals: Float64Array };
   own: { ids: Int32Array; vals: Float64Array };
 }
 
-/** How a fit reads x's counts: (acc >> shift) & mask, clearing them when done; count() fills them (again). */
+/** How a fit reads x's counts: (acc >> shift) & mask; count() fills them (again) and returns how many candidates to scan. */
 interface Counts {
   shift: number;
   mask: number;
-  clear: number;
   count: () => number;
+}
+
+/** Where a scan lists a fit's pairs: pass (y * 4 + flags) and passV (count or sum). */
+interface Listed {
+  pass: Int32Array;
+  passV: Float64Array;
 }
 
 /**
  * Counts x's co-likes with the more popular movies for each fit, then selects from them. Two cosine fits
- * count at once, packed, unless x has too many likes for 16 bits.
+ * count and scan at once, packed, unless x has too many likes for 16 bits.
  */
 function countMovie(s: Shared, t: Thread, x: number): void {
   const { fits } = s, { kernel } = t;
@@ -315,7 +331,7 @@ function countMovie(s: Shared, t: Thread, x: number): void {
   const test = [train[1], s.entries.byteOffset + 12 * s.ePtr[x + 1]] as const;
   const { starts, mids, acc, touched } = { starts: s.starts.byteOffset, mids: s.mids.byteOffset, acc: t.acc.byteOffset, touched: t.touched.byteOffset };
   if (s.weighted) {
-    selectMovie(s, t, x, 0, false, { shift: 0, mask: -1, clear: 1, count: () => kernel.sumList(train[0], train[1], starts, s.invD.byteOffset, acc, touched) });
+    scanMovie(s, t, x, 0, false, { shift: 0, mask: -1, count: () => kernel.sumList(train[0], train[1], starts, s.invD.byteOffset, acc, touched) });
     return;
   }
   const heavy = fits.length > 1 && s.likes[x] > PACKED;
@@ -325,35 +341,48 @@ function countMovie(s: Shared, t: Thread, x: number): void {
   const countPairs = (from: number, to: number, incT: number, incS: number, listed = 0) =>
     scan ? (kernel.countAll(from, to, starts, mids, acc, incT, incS), x) : kernel.countList(from, to, starts, mids, acc, incT, incS, touched, listed);
   if (fits.length === 1) {
-    selectMovie(s, t, x, 0, scan, { shift: 0, mask: -1, clear: 1, count: () => countPairs(train[0], train[1], 1, 1) });
+    scanMovie(s, t, x, 0, scan, { shift: 0, mask: -1, count: () => countPairs(train[0], train[1], 1, 1) });
   } else if (heavy) {
-    selectMovie(s, t, x, 0, scan, { shift: 0, mask: -1, clear: 1, count: () => countPairs(train[0], train[1], 1, 0) });
-    selectMovie(s, t, x, 1, scan, { shift: 0, mask: -1, clear: 1, count: () => countPairs(train[0], test[1], 1, 1) });
+    scanMovie(s, t, x, 0, scan, { shift: 0, mask: -1, count: () => countPairs(train[0], train[1], 1, 0) });
+    scanMovie(s, t, x, 1, scan, { shift: 0, mask: -1, count: () => countPairs(train[0], test[1], 1, 1) });
   } else {
     const both = () => countPairs(test[0], test[1], 1, 1, countPairs(train[0], train[1], PACKED + 2, 1));
+    const counts = [{ shift: 16, mask: PACKED, count: both }, { shift: 0, mask: PACKED, count: both }];
+    const lists = [{ pass: t.pass, passV: t.passV }, { pass: t.pass2, passV: t.passV2 }];
     const n = both();
-    selectMovie(s, t, x, 0, scan, { shift: 16, mask: PACKED, clear: 0, count: () => n }, n);
-    selectMovie(s, t, x, 1, scan, { shift: 0, mask: PACKED, clear: 1, count: both }, n);
+    const bars = fits.map((fit, f) => barOf(s, t, fit, x, n, scan, counts[f]));
+    const [T, A] = fits, at = (a: { byteOffset: number }) => a.byteOffset;
+    const passed = scan
+      ? kernel.scanBoth(n, acc, at(T.b32), at(T.thr32), T.a[x] * MARGIN, Math.max(bars[0], FLOAT32_MIN), at(t.pass), at(t.passV),
+        at(A.b32), at(A.thr32), A.a[x] * MARGIN, Math.max(bars[1], FLOAT32_MIN), at(t.pass2), at(t.passV2))
+      : fits.map((fit, f) => scanPairs(s, t, fit, x, n, scan, counts[f], f, bars[f], fit.thr32, lists[f]));
+    fits.forEach((_, f) => selectMovie(s, t, x, f, scan, counts[f], n, bars[f], passed[f], lists[f]));
   }
 }
 
+/** Counts x's co-likes for fit f, scans them against the bars, and selects. */
+function scanMovie(s: Shared, t: Thread, x: number, f: number, scan: boolean, counts: Counts): void {
+  const fit = s.fits[f], list = { pass: t.pass, passV: t.passV };
+  const n = counts.count();
+  const bar = barOf(s, t, fit, x, n, scan, counts);
+  selectMovie(s, t, x, f, scan, counts, n, bar, scanPairs(s, t, fit, x, n, scan, counts, 1, bar, fit.thr32, list), list);
+}
+
 /**
- * Fit f's candidates for x from its counts, offered to both sides. Offers to y go as they come. x's own
- * come in bulk: a sample gives a bar that about 2k of them reach; if at least k reach it, nothing below
- * it can make x's top k, else x takes them all. `counted`: the counts are there already, for n candidates.
+ * Fit f's candidates for x, from the pairs its scan listed, offered to both sides. Offers to y go as they
+ * come. x's own come in bulk: a sample gave a bar that about 2k of them reach; if at least k reach it,
+ * nothing below it can make x's top k, else x counts again and takes them all.
  */
-function selectMovie(s: Shared, t: Thread, x: number, f: number, scan: boolean, counts: Counts, counted?: number): void {
+function selectMovie(s: Shared, t: Thread, x: number, f: number, scan: boolean, counts: Counts, n: number, bar: number, passed: number, list: Listed): void {
   const { k, perm } = s;
   const fit = s.fits[f], buffer = fit.buffers[t.index];
   const { ids, vals } = t.own;
-  const n = counted ?? counts.count();
-  const bar = barOf(s, t, fit, x, n, scan, counts);
-  let passed = scanPairs(s, t, fit, x, n, scan, counts, bar, fit.thr32);
+  const { pass, passV } = list;
   let own = 0, reached = 0;
   for (let i = 0; i < passed; i++) {
-    const y = t.pass[i] >> 2, v = t.passV[i];
-    if (t.pass[i] & 1) offer(s, fit, buffer, y, x, weight(s, fit, v, y, x));
-    if (t.pass[i] & 2) {
+    const y = pass[i] >> 2, v = passV[i];
+    if (pass[i] & 1) offer(s, fit, buffer, y, x, weight(s, fit, v, y, x));
+    if (pass[i] & 2) {
       ids[own] = perm[y];
       vals[own] = weight(s, fit, v, x, y);
       // every pair of weight >= bar / MARGIN passed
@@ -361,13 +390,12 @@ function selectMovie(s: Shared, t: Thread, x: number, f: number, scan: boolean, 
     }
   }
   if (reached < k && bar > -Infinity) {
-    // a cleared scan needs the counts again; then take every candidate
-    if (counts.clear) counts.count();
-    passed = scanPairs(s, t, fit, x, n, scan, counts, -Infinity, s.never);
+    counts.count();
+    passed = scanPairs(s, t, fit, x, n, scan, counts, 1, -Infinity, s.never, list);
     for (own = 0; own < passed; own++) {
-      const y = t.pass[own] >> 2;
+      const y = pass[own] >> 2;
       ids[own] = perm[y];
-      vals[own] = weight(s, fit, t.passV[own], x, y);
+      vals[own] = weight(s, fit, passV[own], x, y);
     }
   }
   // x's buffer is still empty: this thread goes through movies in ascending order, and offers to y < x.
@@ -379,17 +407,19 @@ function selectMovie(s: Shared, t: Thread, x: number, f: number, scan: boolean, 
   if (kept === k) raiseThr(s, fit, x, buffer.vals, at);
 }
 
-/** Lists x's pairs that may pass y's bar (thr) or x's (bar) in t.pass, their counts in t.passV; clears t.acc if asked. */
-function scanPairs(s: Shared, t: Thread, fit: FitState, x: number, n: number, scan: boolean, counts: Counts, bar: number, thr: Float32Array): number {
-  const { kernel, acc, touched, pass, passV } = t;
+/**
+ * Lists x's pairs that may pass y's bar (thr) or x's (bar) in list, with their counts; clears t.acc when
+ * clear is 1 (sums are always cleared).
+ */
+function scanPairs(s: Shared, t: Thread, fit: FitState, x: number, n: number, scan: boolean, counts: Counts, clear: number, bar: number, thr: Float32Array, list: Listed): number {
+  const { kernel, acc, touched } = t;
+  const pass = list.pass.byteOffset, passV = list.passV.byteOffset;
   const axR = fit.a[x] * MARGIN;
-  if (s.weighted) {
-    return kernel.scanListSums(n, touched.byteOffset, acc.byteOffset, fit.a.byteOffset, fit.b.byteOffset, thr.byteOffset, axR, fit.b[x] * MARGIN, bar, pass.byteOffset, passV.byteOffset);
-  }
+  if (s.weighted) return kernel.scanListSums(n, touched.byteOffset, acc.byteOffset, fit.a.byteOffset, fit.b.byteOffset, thr.byteOffset, axR, fit.b[x] * MARGIN, bar, pass, passV);
   // listed candidates may have no count in this fit: the floor keeps them out
-  const { shift, mask, clear } = counts, floor = Math.max(bar, FLOAT32_MIN);
-  return scan ? kernel.scanAll(n, acc.byteOffset, shift, mask, clear, fit.b32.byteOffset, thr.byteOffset, axR, floor, pass.byteOffset, passV.byteOffset)
-    : kernel.scanList(n, touched.byteOffset, acc.byteOffset, shift, mask, clear, fit.b32.byteOffset, thr.byteOffset, axR, floor, pass.byteOffset, passV.byteOffset);
+  const { shift, mask } = counts, floor = Math.max(bar, FLOAT32_MIN);
+  return scan ? kernel.scanAll(n, acc.byteOffset, shift, mask, clear, fit.b32.byteOffset, thr.byteOffset, axR, floor, pass, passV)
+    : kernel.scanList(n, touched.byteOffset, acc.byteOffset, shift, mask, clear, fit.b32.byteOffset, thr.byteOffset, axR, floor, pass, passV);
 }
 
 /**

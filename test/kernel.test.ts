@@ -79,6 +79,29 @@ test("scanAll and scanList list the pairs passing y's bar (1) or x's (2) with th
   assert.deepEqual([...counts.subarray(0, 5)], [0, 0, 0, 0, 0]);
 });
 
+test("scanBoth lists each fit's pairs from its half of packed counts, as scanAll would, and clears the counts", async () => {
+  const { memory, common } = sharedMemory({
+    counts: ["i32", 8], b: ["f32", 8], thr: ["f32", 8], b2: ["f32", 8], thr2: ["f32", 8],
+    pass: ["i32", 8], passV: ["f64", 8], pass2: ["i32", 8], passV2: ["f64", 8],
+  }, {}, 0);
+  const kernel = instantiate(await kernelModule(), memory);
+  const { counts, b, thr, b2, thr2, pass, passV, pass2, passV2 } = common;
+  const at = (a: { byteOffset: number }) => a.byteOffset;
+  // first fit (high halves) as scanAll's test above; the second (low halves): e = count * 2 * 1 against thr2 3, bar 7
+  const high = [3, 0, 1, 2, 5, 0, 0, 0], low = [1, 2, 0, 4, 3, 0, 0, 0];
+  counts.set(high.map((c, y) => (c << 16) | low[y]));
+  b.fill(0.5);
+  thr.set([1, 1, 0.1, 10, 0.2, 1, 1, 1]);
+  b2.fill(1);
+  thr2.fill(3);
+  assert.deepEqual(kernel.scanBoth(5, at(counts), at(b), at(thr), 1, 1.4, at(pass), at(passV), at(b2), at(thr2), 2, 7, at(pass2), at(passV2)), [3, 3]);
+  assert.deepEqual([...pass.subarray(0, 3)], [(0 << 2) | 3, (2 << 2) | 1, (4 << 2) | 3]);
+  assert.deepEqual([...passV.subarray(0, 3)], [3, 1, 5]);
+  assert.deepEqual([...pass2.subarray(0, 3)], [(1 << 2) | 1, (3 << 2) | 3, (4 << 2) | 1]);
+  assert.deepEqual([...passV2.subarray(0, 3)], [2, 4, 3]);
+  assert.deepEqual([...counts], [0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
 test("accumulate sums the history's neighbour lists in float64 and lists each movie once", async () => {
   const { memory, common } = sharedMemory({
     history: ["i32", 2], indptr: ["i32", 4], indices: ["i32", 3], sims: ["f32", 3], score: ["f64", 3], touched: ["i32", 3],
