@@ -23,7 +23,7 @@ import { DEFAULT_GRID, DEFAULT_VALID_FRACTION, tune, type TuningRow } from "./tu
 import { defaultThreads } from "./workers";
 
 const program = new Command("movielens-recsys")
-  .description("Item-based movie recommender for the MovieLens datasets: neighbours by the spec's cosine (or rp3beta), evaluation, serving, Azure ML.")
+  .description("Item-based movie recommender for the MovieLens datasets: neighbours by the spec's cosine (or rp3beta, asym, tfidf, bm25), implicit ALS, evaluation, serving, Azure ML.")
   .addHelpText("after", `
 Start with:
   movielens-recsys download ml-latest-small --dest data
@@ -57,7 +57,7 @@ function pipelineCommand(name: string): Command {
 
 const paramsOf = (o: Record<string, never>): Partial<Params> => ({
   seed: o.seed, likeThreshold: o.likeThreshold, testFraction: o.testFraction, k: o.k, n: o.n,
-  similarity: o.similarity, shrink: o.shrink, beta: o.beta, sampleUsers: o.sampleUsers, evalUsers: o.evalUsers,
+  similarity: o.similarity, shrink: o.shrink, beta: o.beta, asym: o.asym, k1: o.k1, b: o.b, sampleUsers: o.sampleUsers, evalUsers: o.evalUsers,
 });
 
 /** Stage lines through `log`, progress on stderr. */
@@ -84,9 +84,12 @@ const resultJson = (source: string, modelDir: string, model: TrainedModel) => {
 pipelineCommand("train")
   .description("Run every pipeline step (ingest, genres, merge, sample, split, encode, CSR, neighbours, evaluate on test, refit on all ratings) and save the model.")
   .option("--k <n>", `neighbours kept per movie (1..${LIMITS.k.max})`, within("--k", LIMITS.k), DEFAULTS.k)
-  .addOption(new Option("--similarity <name>", "neighbour weights: the spec's cosine, or rp3beta").choices(SIMILARITIES).default(DEFAULTS.similarity))
-  .option("--shrink <x>", "cosine shrinkage: c / (sqrt(n_m * n_j) + shrink)", within("--shrink", LIMITS.shrink), DEFAULTS.shrink)
+  .addOption(new Option("--similarity <name>", "neighbour weights: the spec's cosine, rp3beta, or asym, tfidf, bm25 (docs/models.md)").choices(SIMILARITIES).default(DEFAULTS.similarity))
+  .option("--shrink <x>", "cosine shrinkage: c / (sqrt(n_m * n_j) + shrink); also asym's and tfidf's", within("--shrink", LIMITS.shrink), DEFAULTS.shrink)
   .option("--beta <x>", "rp3beta's popularity penalty (0..1)", within("--beta", LIMITS.beta), DEFAULTS.beta)
+  .option("--asym <x>", "asym's and tfidf's asymmetry: c / (n_m ^ asym * n_j ^ (1 - asym)), 0.5 is the cosine (0..1)", within("--asym", LIMITS.asym), DEFAULTS.asym)
+  .option("--k1 <x>", "bm25's term saturation K1 (>= 0)", within("--k1", LIMITS.k1), DEFAULTS.k1)
+  .option("--b <x>", "bm25's length normalisation B (0..1)", within("--b", LIMITS.b), DEFAULTS.b)
   .addHelpText("after", "\nExample: movielens-recsys download ml-latest-small --dest data\n         movielens-recsys train --data data/ml-latest-small --model-dir models/small")
   .action(async (o) => {
     const { params, log, dir, source } = await begin(o);
@@ -105,11 +108,14 @@ pipelineCommand("tune")
     if (!(SIMILARITIES as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown similarity "${v}" (expected ${SIMILARITIES.join(", ")})`);
     return v;
   }), DEFAULT_GRID.similarity)
-  .option("--shrinks <xs>", "cosine shrink values to try", list(within("each shrink", LIMITS.shrink)), DEFAULT_GRID.shrink)
+  .option("--shrinks <xs>", "cosine, asym and tfidf shrink values to try", list(within("each shrink", LIMITS.shrink)), DEFAULT_GRID.shrink)
   .option("--betas <xs>", "rp3beta beta values to try", list(within("each beta", LIMITS.beta)), DEFAULT_GRID.beta)
   .option("--alphas <xs>", "rp3beta alpha values to try (each with every beta)", list(within("each alpha", LIMITS.alpha)), DEFAULT_GRID.alpha)
+  .option("--asyms <xs>", "asym and tfidf asym values to try (each with every shrink)", list(within("each asym", LIMITS.asym)), DEFAULT_GRID.asym)
+  .option("--k1s <xs>", "bm25 K1 values to try", list(within("each k1", LIMITS.k1)), DEFAULT_GRID.k1)
+  .option("--bs <xs>", "bm25 B values to try (each with every K1)", list(within("each b", LIMITS.b)), DEFAULT_GRID.b)
   .option("--ks <ns>", "neighbour counts to try", list(within("each k", LIMITS.k)), DEFAULT_GRID.k)
-  .option("--factors <ns>", "ALS factor counts to try", list(within("each factors", LIMITS.factors)), DEFAULT_GRID.factors)
+  .option("--factors <ns>", "ALS factor counts to try (\"\": no ALS, nor blend)", (v) => (v.trim() === "" ? [] : list(within("each factors", LIMITS.factors))(v)), DEFAULT_GRID.factors)
   .option("--regularizations <xs>", "ALS regularization values to try", list(within("each regularization", LIMITS.regularization)), DEFAULT_GRID.regularization)
   .option("--confidences <xs>", "ALS confidence values to try (c = 1 + confidence * like)", list(within("each confidence", LIMITS.confidence)), DEFAULT_GRID.confidence)
   .option("--iterations <ns>", "ALS iteration counts to try", list(within("each iterations", LIMITS.iterations)), DEFAULT_GRID.iterations)
@@ -119,15 +125,15 @@ pipelineCommand("tune")
   .action(async (o) => {
     const { params, log, dir, source } = await begin(o);
     log(`tuning on ${source}`);
-    const header = ["model", "similarity", "shrink", "beta", "alpha", "k", "factors", "reg", "conf", "weight", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate", `map@${o.n}`, "mrr"];
-    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(11) : c.padStart(i < 10 ? 8 : 13))).join("");
+    const header = ["model", "similarity", "shrink", "beta", "alpha", "asym", "k1", "b", "k", "factors", "reg", "conf", "weight", `precision@${o.n}`, `recall@${o.n}`, `ndcg@${o.n}`, "hitrate", `map@${o.n}`, "mrr"];
+    const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(11) : c.padStart(i < 13 ? 8 : 13))).join("");
     const show = (x: number | null) => (x === null ? "-" : String(x));
-    const rowLine = (r: TuningRow) => line([r.model, r.similarity ?? "-", ...[r.shrink, r.beta, r.alpha, r.k, r.factors, r.regularization, r.confidence, r.weight].map(show),
+    const rowLine = (r: TuningRow) => line([r.model, r.similarity ?? "-", ...[r.shrink, r.beta, r.alpha, r.asym, r.k1, r.b, r.k, r.factors, r.regularization, r.confidence, r.weight].map(show),
       ...[r.precision, r.recall, r.ndcg, r.hitrate, r.map, r.mrr].map((x) => x.toFixed(4))]);
     const live = !o.json && process.stdout.isTTY; // else the table comes whole at the end, not between progress lines
     const report = reportTo(log);
     const grid = {
-      similarity: o.similarities, shrink: o.shrinks, beta: o.betas, alpha: o.alphas, k: o.ks,
+      similarity: o.similarities, shrink: o.shrinks, beta: o.betas, alpha: o.alphas, asym: o.asyms, k1: o.k1s, b: o.bs, k: o.ks,
       factors: o.factors, regularization: o.regularizations, confidence: o.confidences, iterations: o.iterations, weight: o.weights,
     };
     const t0 = performance.now();

@@ -1,6 +1,6 @@
 import type { Csr } from "./csr";
 import type { Progress } from "./ingest";
-import { DEFAULTS, type Params } from "./params";
+import { DEFAULTS, type Params, type SimilarityName } from "./params";
 import { instantiate, type Kernel, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
 import { selectBest, topK } from "./topk";
 import { defaultThreads, runTask, shared, sharedArray } from "./workers";
@@ -13,7 +13,7 @@ export interface Neighbours {
 }
 
 /** How the weight of neighbour j for movie m is computed (spec step 9 and "Beyond the original"). */
-export interface NeighboursOptions extends Partial<Pick<Params, "similarity" | "shrink" | "beta" | "alpha">> {
+export interface NeighboursOptions extends Partial<Similarity> {
   /** Worker threads; the result is the same for any count. Default: the cores available. */
   threads?: number;
   onProgress?: Progress;
@@ -24,11 +24,15 @@ export const neighboursOf = (nb: Neighbours, m: number) => ({
   sims: nb.sims.subarray(nb.indptr[m], nb.indptr[m + 1]),
 });
 
+/** A similarity and its parameters. */
+type Similarity = Pick<Params, "similarity" | "shrink" | "beta" | "alpha" | "asym" | "k1" | "b">;
+
 /**
  * Top-k neighbours of each movie by the similarity (default: the spec's cosine), weights > 0 only,
  * ties by movieId_enc, self excluded by index, kept weights rounded to float32 (spec step 9).
  * X_movies is movies x users and only its pattern is read: for cosine, c / (sqrt(n_m * n_j) + shrink)
- * from the co-like count c in double; for rp3beta, (1 / n_m) ^ alpha * (sum of (1 / d_u) ^ alpha) / n_j ^ beta.
+ * from the co-like count c in double; for rp3beta, (1 / n_m) ^ alpha * (sum of (1 / d_u) ^ alpha) / n_j ^ beta;
+ * asym, tfidf and bm25 as docs/models.md ("Neighbour similarities") writes them.
  */
 export async function nearestNeighbours(X_movies: Csr, k: number, options: NeighboursOptions = {}): Promise<Neighbours> {
   return (await fit([X_movies], k, options))[0];
@@ -42,12 +46,18 @@ export function nearestNeighboursBoth(X_train: Csr, X_all: Csr, k: number, optio
   return fit([X_train, X_all], k, options);
 }
 
-/** Cosine fits share their pass; sums of user weights, which differ between fits, take one pass each. */
+/** Counts of co-likes share their pass; sums of user weights, which differ between fits, take one pass each. */
 async function fit(fits: Csr[], k: number, options: NeighboursOptions): Promise<Neighbours[]> {
-  const { similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, threads = defaultThreads(), onProgress } = options;
-  if (similarity !== "cosine" && fits.length > 1) return [...await fit(fits.slice(0, 1), k, options), ...await fit(fits.slice(1), k, options)];
+  const {
+    similarity = DEFAULTS.similarity, shrink = DEFAULTS.shrink, beta = DEFAULTS.beta, alpha = DEFAULTS.alpha, asym = DEFAULTS.asym, k1 = DEFAULTS.k1, b = DEFAULTS.b,
+    threads = defaultThreads(), onProgress,
+  } = options;
+  const weightingOf = (X: Csr) => weighting(X, { similarity, shrink, beta, alpha, asym, k1, b });
+  const first = weightingOf(fits[0]);
+  if (first.userWeight && fits.length > 1) return [...await fit(fits.slice(0, 1), k, options), ...await fit(fits.slice(1), k, options)];
+  const ws = [first, ...fits.slice(1).map(weightingOf)];
   const nMovies = fits[0].nRows;
-  const s = await prepare(fits, Math.min(k, Math.max(1, nMovies - 1)), similarity === "rp3beta" ? { alpha, beta } : undefined, shrink, threads);
+  const s = await prepare(ws, Math.min(k, Math.max(1, nMovies - 1)), threads);
   const progress = onProgress && { counter: s.done, total: s.totalWork, report: onProgress };
   await runTask("neighbours.count", countTask, s, threads, progress);
   await runTask("neighbours.merge", mergeTask, s, threads);
@@ -70,12 +80,88 @@ export function truncateNeighbours(nb: Neighbours, k: number): Neighbours {
 }
 
 /**
+ * A similarity as the engine computes it. For movies x and y, v is the sum of userWeight over the users
+ * who liked both, in ascending userId_enc (without userWeight: their count); the exact weight of y for x
+ * is weight(v, x, y) below, and v * a[x] * b[y] is it up to rounding or above it (shrink only lowers it).
+ * Per-movie arrays are by movieId_enc.
+ */
+interface Weighting {
+  similarity: SimilarityName;
+  shrink: number;
+  /** the likes to read: X_movies without the users of weight 0, who add nothing to any sum */
+  X_movies: Csr;
+  userWeight?: Float64Array;
+  a: Float64Array;
+  b: Float64Array;
+  /** the exact weight's terms: v / (sqrt(p[x] * q[y]) + shrink) (cosine, asym, tfidf), a[x] * v / q[y] (rp3beta), a[x] * a[y] * v (bm25) */
+  p: Float64Array;
+  q: Float64Array;
+}
+
+/** The weights of a similarity on X_movies (movies x users): its users', and its movies' terms. */
+function weighting(X_movies: Csr, o: Similarity): Weighting {
+  const { similarity, shrink } = o;
+  const nMovies = X_movies.nRows;
+  const n = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
+  const d = new Float64Array(X_movies.nCols);
+  for (const u of X_movies.indices) d[u]++;
+  const perMovie = (f: (m: number) => number) => Float64Array.from(n, (_, m) => f(m));
+  if (similarity === "cosine") {
+    const a = perMovie((m) => 1 / Math.sqrt(n[m]));
+    return { similarity, shrink, X_movies, a, b: a, p: n, q: n };
+  }
+  if (similarity === "rp3beta") {
+    // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
+    const a = perMovie((m) => Math.pow(1 / n[m], o.alpha)), q = perMovie((m) => Math.pow(n[m], o.beta));
+    return { similarity, shrink, X_movies, userWeight: d.map((du) => Math.pow(1 / du, o.alpha)), a, b: q.map((x) => 1 / x), p: a, q };
+  }
+  if (similarity === "asym") return asymmetric(similarity, shrink, X_movies, new Float64Array(d.length).fill(1), n, o.asym);
+  // implicit's idf on the movies x users matrix, squared as both movies carry it
+  const idf2 = d.map((du) => {
+    const idf = Math.log(nMovies) - Math.log1p(du);
+    return idf * idf;
+  });
+  const kept = withoutUsers(X_movies, idf2);
+  if (similarity === "tfidf") {
+    const norm2 = new Float64Array(nMovies);
+    for (let m = 0; m < nMovies; m++) for (let p = kept.indptr[m]; p < kept.indptr[m + 1]; p++) norm2[m] += idf2[kept.indices[p]];
+    return asymmetric(similarity, shrink, kept, idf2, norm2, o.asym);
+  }
+  // bm25: implicit's bm25_weight, row m's likes scaled by f_m, from n_m and the mean likes of all movies
+  const mean = X_movies.indices.length / nMovies;
+  const f = perMovie((m) => (o.k1 + 1) / (o.k1 * (1 - o.b + (o.b * n[m]) / mean) + 1));
+  return { similarity, shrink: 0, X_movies: kept, userWeight: idf2, a: f, b: f, p: f, q: f };
+}
+
+/**
+ * The asymmetric cosine of weighted likes: v / (sqrt(norm2_x ^ (2 asym) * norm2_y ^ (2 - 2 asym)) + shrink),
+ * norm2 the squared norms; at asym 0.5 the powers are 1, so it is the cosine bit for bit.
+ */
+function asymmetric(similarity: SimilarityName, shrink: number, X_movies: Csr, userWeight: Float64Array, norm2: Float64Array, asym: number): Weighting {
+  const p = norm2.map((x) => Math.pow(x, 2 * asym)), q = norm2.map((x) => Math.pow(x, 2 * (1 - asym)));
+  return { similarity, shrink, X_movies, userWeight, a: p.map((x) => 1 / Math.sqrt(x)), b: q.map((x) => 1 / Math.sqrt(x)), p, q };
+}
+
+/** X_movies without the likes of users whose weight is 0 (the kernel lists a movie when its sum first leaves 0). */
+function withoutUsers(X_movies: Csr, userWeight: Float64Array): Csr {
+  if (X_movies.indices.every((u) => userWeight[u] !== 0)) return X_movies;
+  const indptr = new Int32Array(X_movies.nRows + 1), indices: number[] = [];
+  for (let m = 0; m < X_movies.nRows; m++) {
+    for (let p = X_movies.indptr[m]; p < X_movies.indptr[m + 1]; p++) if (userWeight[X_movies.indices[p]] !== 0) indices.push(X_movies.indices[p]);
+    indptr[m + 1] = indices.length;
+  }
+  return { ...X_movies, indptr, indices: Int32Array.from(indices), data: new Float64Array(indices.length).fill(1) };
+}
+
+/**
  * Everything the threads share. Movies are relabelled (r) by their likes in the last fit, so that hot
  * counters sit together; the last fit's likes hold every other fit's.
  */
 interface Shared {
   k: number;
   nMovies: number;
+  similarity: SimilarityName;
+  /** v sums user weights (else it counts co-likes): a single fit */
   weighted: boolean;
   shrink: number;
   /** the kernel, and the memory holding the arrays it reads (views below, addresses their byteOffset) */
@@ -95,7 +181,7 @@ interface Shared {
   entries: Int32Array;
   ePtr: Int32Array;
   eMid: Int32Array;
-  /** (1 / the likes of each user) ^ alpha (rp3beta, a single fit) */
+  /** each user's weight, when weighted (Weighting's userWeight) */
   invD: Float64Array;
   /** the pairs movie r counts; its likes in the last fit */
   increments: Int32Array;
@@ -111,9 +197,12 @@ interface Shared {
 
 /** One fit's weights, bars and results. */
 interface FitState {
-  /** n (likes) of movie r, and factors a, b with weight(x -> y) ~ acc * a[x] * b[y] (0 for movies without likes) */
-  likes: Float64Array;
-  powBeta: Float64Array;
+  /**
+   * the terms p, q of movie r's exact weight, and factors a, b with weight(x -> y) ~ acc * a[x] * b[y]
+   * (Weighting; a and b 0 for movies without likes in this fit)
+   */
+  p: Float64Array;
+  q: Float64Array;
   a: Float64Array;
   b: Float64Array;
   /** b and thr in float32 (thr at least FLOAT32_MIN), padded to a multiple of 4, for the kernel */
@@ -139,13 +228,11 @@ const WORK_UNIT = 1024;
 // Two fits' counts share an i32, the last fit's in the low 16 bits, when no count can exceed 65535.
 const PACKED = 0xffff;
 
-/** `walk` set means rp3beta, else cosine with `shrink`. */
-async function prepare(fits: Csr[], k: number, walk: { alpha: number; beta: number } | undefined, shrink: number, threads: number): Promise<Shared> {
-  const X = fits[fits.length - 1];
+/** The shared state for fitting each weighting's likes; the last one's likes hold every other's. */
+async function prepare(ws: Weighting[], k: number, threads: number): Promise<Shared> {
+  const fits = ws.map((w) => w.X_movies), X = fits[fits.length - 1];
   const nMovies = X.nRows, nUsers = X.nCols, nnz = X.indices.length;
-  const weighted = walk !== undefined;
-  // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
-  const alpha = walk?.alpha ?? 1;
+  const weighted = ws[0].userWeight !== undefined;
   const likes = Float64Array.from({ length: nMovies }, (_, m) => X.indptr[m + 1] - X.indptr[m]);
   const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
   const rank = new Int32Array(nMovies);
@@ -200,14 +287,14 @@ async function prepare(fits: Csr[], k: number, walk: { alpha: number; beta: numb
     totalWork += pairs;
   }
 
-  if (weighted) for (let u = 0; u < nUsers; u++) invD[u] = Math.pow(1 / (uPtr[u + 1] - uPtr[u]), alpha);
-  const states = fits.map((Y, f) => fitState(Float64Array.from(perm, (m) => Y.indptr[m + 1] - Y.indptr[m]), {
+  if (ws[0].userWeight) invD.set(ws[0].userWeight);
+  const states = ws.map((w, f) => fitState(w, perm, {
     a: common.a.subarray(f * nMovies, (f + 1) * nMovies), b: common.b.subarray(f * nMovies, (f + 1) * nMovies),
     b32: common.b32.subarray(f * padded, (f + 1) * padded), thr32: common.thr32.subarray(f * padded, (f + 1) * padded),
-  }, walk, alpha, threads, k));
+  }, threads, k));
   never.fill(Infinity);
   return {
-    k, nMovies, weighted, shrink, module: await kernelModule(), memory,
+    k, nMovies, similarity: ws[0].similarity, weighted, shrink: ws[0].shrink, module: await kernelModule(), memory,
     perm: shared(perm), rank: shared(rank), uIdx, starts, mids, entries, invD, ePtr: shared(ePtr), eMid: shared(eMid),
     increments: shared(increments), likes: shared(Int32Array.from(perm, (m) => likes[m])), never,
     next: sharedArray(Int32Array, 1), done: sharedArray(Int32Array, 1), totalWork: Math.ceil(totalWork / WORK_UNIT),
@@ -231,22 +318,19 @@ function trainFlags(fits: Csr[]): Uint8Array {
   return flags;
 }
 
-/** A fit's weight factors from n, the likes of each movie r, into the given kernel arrays. */
-function fitState(
-  n: Float64Array, arrays: Pick<FitState, "a" | "b" | "b32" | "thr32">, walk: { alpha: number; beta: number } | undefined, alpha: number, threads: number, k: number,
-): FitState {
+/** A fit's weight terms by r (perm: r -> movieId_enc), a and b also into the given kernel arrays. */
+function fitState(w: Weighting, perm: Int32Array, arrays: Pick<FitState, "a" | "b" | "b32" | "thr32">, threads: number, k: number): FitState {
   const { a, b, b32, thr32 } = arrays;
-  const nMovies = n.length;
-  const powBeta = Float64Array.from(n, (likes) => Math.pow(likes, walk?.beta ?? 0));
-  n.forEach((likes, r) => {
-    if (likes === 0) return;
-    a[r] = walk ? Math.pow(1 / likes, alpha) : 1 / Math.sqrt(likes);
-    b[r] = walk ? 1 / powBeta[r] : 1 / Math.sqrt(likes);
-    b32[r] = b[r];
+  const nMovies = perm.length, { indptr } = w.X_movies;
+  perm.forEach((m, r) => {
+    // without likes, a movie has no pairs in this fit: 0 keeps its estimates finite
+    if (indptr[m + 1] === indptr[m]) return;
+    a[r] = w.a[m];
+    b[r] = b32[r] = w.b[m];
   });
   thr32.fill(FLOAT32_MIN);
   return {
-    likes: shared(n), powBeta: shared(powBeta), a, b, b32, thr32,
+    p: shared(Float64Array.from(perm, (m) => w.p[m])), q: shared(Float64Array.from(perm, (m) => w.q[m])), a, b, b32, thr32,
     buffers: Array.from({ length: threads }, () => ({
       ids: sharedArray(Int32Array, nMovies * 2 * k), vals: sharedArray(Float64Array, nMovies * 2 * k),
       size: sharedArray(Int32Array, nMovies),
@@ -447,9 +531,10 @@ function barOf(s: Shared, t: Thread, fit: FitState, x: number, n: number, scan: 
   return bar > 0 ? bar : -Infinity;
 }
 
-/** The exact weight of y for x, as the spec writes it, from the co-like count or sum v. */
+/** The exact weight of y for x, as the spec and docs/models.md write it, from the co-like count or sum v. */
 function weight(s: Shared, fit: FitState, v: number, x: number, y: number): number {
-  return s.weighted ? (fit.a[x] * v) / fit.powBeta[y] : v / (Math.sqrt(fit.likes[x] * fit.likes[y]) + s.shrink);
+  if (s.similarity === "rp3beta") return (fit.a[x] * v) / fit.q[y];
+  return s.similarity === "bm25" ? fit.a[x] * fit.a[y] * v : v / (Math.sqrt(fit.p[x] * fit.q[y]) + s.shrink);
 }
 
 /** Appends y to x's buffer; a full buffer keeps its k best (weight descending, then movieId_enc ascending). */

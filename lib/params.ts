@@ -9,6 +9,9 @@ export const DEFAULTS = {
   shrink: 0,
   beta: 0.3,
   alpha: 1,
+  asym: 0.5,
+  k1: 1.2,
+  b: 0.75,
   model: "neighbours",
   factors: 64,
   regularization: 30,
@@ -20,7 +23,7 @@ export const DEFAULTS = {
 export const MODELS = ["neighbours", "als", "blend"] as const;
 export type ModelName = (typeof MODELS)[number];
 
-export const SIMILARITIES = ["cosine", "rp3beta"] as const;
+export const SIMILARITIES = ["cosine", "rp3beta", "asym", "tfidf", "bm25"] as const;
 export type SimilarityName = (typeof SIMILARITIES)[number];
 
 export interface Params {
@@ -29,12 +32,20 @@ export interface Params {
   testFraction: number;
   k: number;
   n: number;
-  /** How neighbours are weighted: the spec's cosine (with `shrink`), or rp3beta (with `beta`). */
+  /**
+   * How neighbours are weighted (docs/models.md, "Neighbour similarities"): the spec's cosine (with `shrink`),
+   * rp3beta (`beta`, `alpha`), asymmetric cosine (`asym`, `shrink`), TF-IDF asymmetric cosine (the same), or BM25 (`k1`, `b`).
+   */
   similarity: SimilarityName;
   shrink: number;
   beta: number;
   /** rp3beta: transition probabilities raised to alpha before the walk (Paudel et al. 2017); 1 is plain rp3beta */
   alpha: number;
+  /** asym and tfidf: c / (n_m ^ asym * n_j ^ (1 - asym)); 0.5 is the cosine */
+  asym: number;
+  /** bm25: term saturation k1 and length normalisation b (implicit's K1, B) */
+  k1: number;
+  b: number;
   /** What ranks: the neighbours (spec step 10), implicit ALS, or their blend (`weight` on ALS) */
   model: ModelName;
   /** ALS: factors, regularisation, confidence c = 1 + confidence * x (implicit's alpha), iterations */
@@ -69,6 +80,9 @@ export const LIMITS = {
   sampleUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
   evalUsers: { min: 1, max: 2 ** 31 - 1, integer: true },
   alpha: { min: 0, max: 10, open: true },
+  asym: { min: 0, max: 1 },
+  k1: { min: 0, max: 1e6 },
+  b: { min: 0, max: 1 },
   factors: { min: 1, max: 1024, integer: true },
   regularization: { min: 0, max: 1e6, open: true },
   confidence: { min: 0, max: 1e6 },
@@ -107,9 +121,17 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  */
 export const RECOMMENDED: Pick<Params, "similarity" | "shrink" | "beta" | "k"> = { similarity: "rp3beta", shrink: 0, beta: 0.2, k: 200 };
 
+/** The similarity's own parameters as name=value words: ["shrink=0"], ["beta=0.2", "alpha=1"], ["asym=0.3", "shrink=0"], ["k1=1.2", "b=0.75"]. */
+export function similarityParams(p: Pick<Params, "similarity" | "shrink" | "beta"> & Partial<Pick<Params, "alpha" | "asym" | "k1" | "b">>): string[] {
+  const { similarity, shrink, beta, alpha = DEFAULTS.alpha, asym = DEFAULTS.asym, k1 = DEFAULTS.k1, b = DEFAULTS.b } = p;
+  if (similarity === "cosine") return [`shrink=${shrink}`];
+  if (similarity === "rp3beta") return [`beta=${beta}`, `alpha=${alpha}`];
+  return similarity === "bm25" ? [`k1=${k1}`, `b=${b}`] : [`asym=${asym}`, `shrink=${shrink}`];
+}
+
 /** "rp3beta beta=0.2 k=200": a similarity setting in one phrase (rp3beta's alpha when it is not 1). */
-export const describeSetting = ({ similarity, shrink, beta, alpha = 1, k }: Pick<Params, "similarity" | "shrink" | "beta" | "k"> & { alpha?: number }) =>
-  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta}${alpha === 1 ? "" : ` alpha=${alpha}`}`} k=${k}`;
+export const describeSetting = (p: Pick<Params, "similarity" | "shrink" | "beta" | "k"> & Partial<Pick<Params, "alpha" | "asym" | "k1" | "b">>) =>
+  [p.similarity, ...similarityParams(p).filter((w) => w !== "alpha=1"), `k=${p.k}`].join(" ");
 
 /** The model in one phrase: its neighbours setting, ALS's, or the blend of both. */
 export function describeModel(p: Params): string {

@@ -6,7 +6,7 @@ import { mergeRatings, oneHotGenres } from "./features";
 import { type FileInfo, type Movies, MovieLensFormatError, type Progress, readMovieLens } from "./ingest";
 import type { Manifest, Model } from "./model-io";
 import { type Neighbours, nearestNeighbours, nearestNeighboursBoth } from "./neighbours";
-import { type Params, resolveParams } from "./params";
+import { type Params, resolveParams, similarityParams } from "./params";
 import { popularOrder } from "./recommend";
 import { type Encoding, encode, likedOf, sampleUsers, splitRatings } from "./split";
 import { defaultThreads } from "./workers";
@@ -151,11 +151,10 @@ export async function fitBoth(data: Prepared, params: Params, run: Run, refit = 
   return { neighbours, served: { ...all, neighbours: served } };
 }
 
-const neighboursOptions = ({ similarity, shrink, beta, alpha }: Params, run: Run, name: string) =>
-  ({ similarity, shrink, beta, alpha, threads: run.threads, onProgress: run.onProgress?.(name) });
+const neighboursOptions = ({ similarity, shrink, beta, alpha, asym, k1, b }: Params, run: Run, name: string) =>
+  ({ similarity, shrink, beta, alpha, asym, k1, b, threads: run.threads, onProgress: run.onProgress?.(name) });
 
-const similarityOf = ({ k, similarity, shrink, beta, alpha }: Params) =>
-  `${similarity}${similarity === "cosine" ? ` shrink=${shrink}` : ` beta=${beta} alpha=${alpha}`}, k=${k}`;
+const similarityOf = (params: Params) => `${[params.similarity, ...similarityParams(params)].join(" ")}, k=${params.k}`;
 
 /** Implicit ALS on X_train with the params' factors, regularization, confidence and iterations, as a timed stage. */
 export function fitFactors(X_train: Csr, params: Params, run: Run, name = "als"): Promise<Factors> {

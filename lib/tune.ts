@@ -10,7 +10,8 @@ import {
 } from "./train";
 
 /**
- * The values `tune` tries: every similarity setting (rp3beta with every beta and alpha) with every k;
+ * The values `tune` tries: every similarity setting (cosine with every shrink, rp3beta with every beta
+ * and alpha, asym and tfidf with every asym and shrink, bm25 with every k1 and b) with every k;
  * every ALS setting (factors x regularization x confidence x iterations; none when `factors` is
  * empty); then each blend `weight` of the best neighbours and the best ALS on validation.
  */
@@ -19,6 +20,9 @@ export interface Grid {
   shrink: number[];
   beta: number[];
   alpha: number[];
+  asym: number[];
+  k1: number[];
+  b: number[];
   k: number[];
   factors: number[];
   regularization: number[];
@@ -28,10 +32,13 @@ export interface Grid {
 }
 
 export const DEFAULT_GRID: Grid = {
-  similarity: ["cosine", "rp3beta"],
+  similarity: ["cosine", "rp3beta", "asym", "tfidf", "bm25"],
   shrink: [0, 10, 50, 100],
   beta: [0, 0.2, 0.4, 0.6, 0.8],
   alpha: [0.5, 0.75, 1],
+  asym: [0.5, 0.6, 0.7, 0.8],
+  k1: [1.2, 5],
+  b: [0.1, 0.25, 0.4],
   k: [10, 25, 50, 100, 200, 500],
   factors: [64, 128],
   regularization: [30, 100, 300],
@@ -48,7 +55,8 @@ export const DEFAULT_VALID_FRACTION = 0.3;
 
 /**
  * One scored configuration; model "popularity" (similarity "popularity") is the baseline's row, for
- * reference. Fields that do not apply to the model are null.
+ * reference. Fields that do not apply to the model are null; of a neighbours setting's, shrink, beta
+ * and alpha are always set (0, 0, 1 where they do not apply), asym, k1 and b only where they do.
  */
 export interface TuningRow {
   model: ModelName | "popularity";
@@ -56,6 +64,9 @@ export interface TuningRow {
   shrink: number | null;
   beta: number | null;
   alpha: number | null;
+  asym: number | null;
+  k1: number | null;
+  b: number | null;
   k: number | null;
   factors: number | null;
   regularization: number | null;
@@ -70,11 +81,15 @@ export interface TuningRow {
   mrr: number;
 }
 
-type Setting = Pick<TuningRow, "model" | "similarity" | "shrink" | "beta" | "alpha" | "k" | "factors" | "regularization" | "confidence" | "iterations" | "weight">;
+type Setting = Pick<TuningRow, "model" | "similarity" | "shrink" | "beta" | "alpha" | "asym" | "k1" | "b" | "k" | "factors" | "regularization" | "confidence" | "iterations" | "weight">;
 
 const NONE: Setting = {
-  model: "neighbours", similarity: null, shrink: null, beta: null, alpha: null, k: null, factors: null, regularization: null, confidence: null, iterations: null, weight: null,
+  model: "neighbours", similarity: null, shrink: null, beta: null, alpha: null, asym: null, k1: null, b: null, k: null,
+  factors: null, regularization: null, confidence: null, iterations: null, weight: null,
 };
+
+/** A similarity setting of the grid (TuningRow's fields). */
+type SimilaritySetting = Pick<Params, "similarity" | "shrink" | "beta" | "alpha"> & Pick<TuningRow, "asym" | "k1" | "b">;
 
 /** What the grid is scored on: train split again (spec, "Tuning"); test is never read. */
 interface Validation {
@@ -108,10 +123,14 @@ export function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId
 }
 
 /** The similarity settings of a grid, each to be tried with every k. */
-export function settingsOf(grid: Grid): Pick<Params, "similarity" | "shrink" | "beta" | "alpha">[] {
-  return grid.similarity.flatMap((similarity): Pick<Params, "similarity" | "shrink" | "beta" | "alpha">[] => similarity === "cosine"
-    ? grid.shrink.map((shrink) => ({ similarity, shrink, beta: 0, alpha: 1 }))
-    : grid.beta.flatMap((beta) => grid.alpha.map((alpha) => ({ similarity, shrink: 0, beta, alpha }))));
+export function settingsOf(grid: Grid): SimilaritySetting[] {
+  return grid.similarity.flatMap((similarity): SimilaritySetting[] => {
+    const none = { similarity, shrink: 0, beta: 0, alpha: 1, asym: null, k1: null, b: null };
+    if (similarity === "cosine") return grid.shrink.map((shrink) => ({ ...none, shrink }));
+    if (similarity === "rp3beta") return grid.beta.flatMap((beta) => grid.alpha.map((alpha) => ({ ...none, beta, alpha })));
+    if (similarity === "bm25") return grid.k1.flatMap((k1) => grid.b.map((b) => ({ ...none, k1, b })));
+    return grid.asym.flatMap((asym) => grid.shrink.map((shrink) => ({ ...none, asym, shrink })));
+  });
 }
 
 /** The ALS settings of a grid. */
@@ -120,10 +139,10 @@ export function alsSettingsOf(grid: Grid): Pick<Params, "factors" | "regularizat
     grid.iterations.map((iterations) => ({ factors, regularization, confidence, iterations })))));
 }
 
-/** The params of a neighbours or ALS row (the others keep `params`'). */
-function paramsOfRow(params: Params, r: TuningRow): Params {
+/** The params of a neighbours or ALS setting (the others keep `params`'). */
+function paramsOfRow(params: Params, r: Setting): Params {
   const nb = r.similarity !== null && r.similarity !== "popularity"
-    ? { similarity: r.similarity, shrink: r.shrink!, beta: r.beta!, alpha: r.alpha!, k: r.k! } : {};
+    ? { similarity: r.similarity, shrink: r.shrink!, beta: r.beta!, alpha: r.alpha!, asym: r.asym ?? params.asym, k1: r.k1 ?? params.k1, b: r.b ?? params.b, k: r.k! } : {};
   const als = r.factors !== null ? { factors: r.factors, regularization: r.regularization!, confidence: r.confidence!, iterations: r.iterations! } : {};
   return resolveParams({ ...params, ...nb, ...als, model: r.model as ModelName, ...(r.weight !== null ? { weight: r.weight } : {}) });
 }
@@ -162,7 +181,7 @@ export async function tune(
   const nbRows: TuningRow[] = [];
   let bestNb: { row: TuningRow; neighbours: Neighbours } | undefined;
   for (const setting of settingsOf(grid)) {
-    const neighbours = await fitNeighbours(valid.X_fitMovies, { ...params, ...setting, k: maxK }, run, "tuning");
+    const neighbours = await fitNeighbours(valid.X_fitMovies, paramsOfRow(params, { ...NONE, ...setting, k: maxK }), run, "tuning");
     for (const k of grid.k) {
       const truncated = truncateNeighbours(neighbours, k);
       const row = await score({ ...NONE, ...setting, k }, input(truncated), "neighbours");
@@ -180,7 +199,7 @@ export async function tune(
     const { row: nb, neighbours } = bestNb, { row: als, factors } = bestAls;
     for (const weight of grid.weight) {
       const setting: Setting = {
-        model: "blend", similarity: nb.similarity, shrink: nb.shrink, beta: nb.beta, alpha: nb.alpha, k: nb.k,
+        model: "blend", similarity: nb.similarity, shrink: nb.shrink, beta: nb.beta, alpha: nb.alpha, asym: nb.asym, k1: nb.k1, b: nb.b, k: nb.k,
         factors: als.factors, regularization: als.regularization, confidence: als.confidence, iterations: als.iterations, weight,
       };
       await score(setting, input(neighbours, factors, weight), "blend");

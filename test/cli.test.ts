@@ -69,32 +69,40 @@ test("train on the small synthetic set, then recommend, similar and export-neigh
   assert.equal(similar.stdout.trimEnd().split("\n")[2].split(/ +/)[2], tsv[0].split("\t")[1].split(":")[0]);
 });
 
-test("train --similarity rp3beta and tune record their choice in model.json", async () => {
+test("train --similarity rp3beta (or tfidf) and tune record their choice in model.json", async () => {
   const rp3 = path.join(root, "rp3");
   const trained = await run("train", "--similarity", "rp3beta", "--beta", "0.4", "--k", "30", "--model-dir", rp3, "--threads", "2");
   assert.equal(trained.code, 0, trained.stderr);
   assert.match(trained.stdout, /neighbours .* rp3beta beta=0\.4 alpha=1, k=30/);
   const manifest = JSON.parse(readFileSync(path.join(rp3, "model.json"), "utf8"));
   assert.deepEqual([manifest.params.similarity, manifest.params.beta, manifest.params.k], ["rp3beta", 0.4, 30]);
+  const tfidf = path.join(root, "tfidf");
+  const weighted = await run("train", "--similarity", "tfidf", "--asym", "0.7", "--shrink", "5", "--k", "30", "--model-dir", tfidf, "--threads", "2");
+  assert.equal(weighted.code, 0, weighted.stderr);
+  assert.match(weighted.stdout, /neighbours .* tfidf asym=0\.7 shrink=5, k=30/);
+  const tfidfParams = JSON.parse(readFileSync(path.join(tfidf, "model.json"), "utf8")).params;
+  assert.deepEqual([tfidfParams.similarity, tfidfParams.asym, tfidfParams.shrink, tfidfParams.k], ["tfidf", 0.7, 5, 30]);
 
   const tuned = path.join(root, "tuned");
   // stdout and stderr into one file, as `tune ... > log 2>&1` does: the grid stays whole between the progress lines
   const log = path.join(root, "tune.log");
   const fd = openSync(log, "w");
-  const code = await new Promise((resolve) => spawn(process.execPath, [cli, "tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta", "--shrinks", "0,20", "--betas", "0.3",
-    "--alphas", "1", "--ks", "10,40", "--factors", "4", "--regularizations", "30", "--confidences", "3", "--iterations", "3", "--weights", "0.5"],
+  const code = await new Promise((resolve) => spawn(process.execPath, [cli, "tune", "--model-dir", tuned, "--similarities", "cosine,rp3beta,tfidf,bm25", "--shrinks", "0,20", "--betas", "0.3",
+    "--alphas", "1", "--asyms", "0.7", "--k1s", "1.2", "--bs", "0.25", "--ks", "10,40", "--factors", "4", "--regularizations", "30", "--confidences", "3", "--iterations", "3", "--weights", "0.5"],
     { stdio: ["ignore", fd, fd], env: { ...process.env, MOVIELENS_CACHE: root } }).on("exit", resolve));
   closeSync(fd);
   const t = { stdout: readFileSync(log, "utf8") };
   assert.equal(code, 0, t.stdout);
-  // popularity, 3 similarity settings x 2 k, 1 ALS, 1 blend
-  assert.match(t.stdout, /^validation grid\nmodel +similarity +shrink +beta +alpha +k +factors +reg +conf +weight +precision@10 .*\n((popularity|neighbours|als|blend) .*\n){9}\ntuning took /m);
-  assert.equal(t.stdout.match(/^(neighbours|popularity|als|blend) +(cosine|rp3beta|popularity|-) /gm)!.length, 9);
+  // popularity, 6 similarity settings (2 cosine, 1 rp3beta, 2 tfidf, 1 bm25) x 2 k, 1 ALS, 1 blend
+  assert.match(t.stdout, /^validation grid\nmodel +similarity +shrink +beta +alpha +asym +k1 +b +k +factors +reg +conf +weight +precision@10 .*\n((popularity|neighbours|als|blend) .*\n){15}\ntuning took /m);
+  assert.equal(t.stdout.match(/^(neighbours|popularity|als|blend) +(cosine|rp3beta|tfidf|bm25|popularity|-) /gm)!.length, 15);
+  assert.equal(t.stdout.match(/^neighbours +tfidf +(0|20) +0 +1 +0\.7 +- +- /gm)!.length, 4);
+  assert.equal(t.stdout.match(/^neighbours +bm25 +0 +0 +1 +- +1\.2 +0\.25 /gm)!.length, 2);
   const chosen = /chosen on validation: (.*), scored once on test/.exec(t.stdout)![1];
   const tunedManifest = JSON.parse(readFileSync(path.join(tuned, "model.json"), "utf8"));
   const { model, similarity, k, factors } = tunedManifest.params;
   assert.ok(model === "als" ? chosen.startsWith(`ALS factors=${factors}`) : chosen.includes(`${similarity} `) && chosen.includes(`k=${k}`), chosen);
-  assert.equal(tunedManifest.tuning.length, 9);
+  assert.equal(tunedManifest.tuning.length, 15);
   const bad = await run("tune", "--similarities", "jaccard");
   assert.match(bad.stderr, /unknown similarity "jaccard"/);
 });
@@ -129,6 +137,11 @@ test("--json output parses; movies are named by title, an ambiguous one lists it
   assert.deepEqual(tuned.grid[0].similarity, "popularity");
   assert.equal(tuned.params.model, tuned.chosen.model);
   if (tuned.chosen.model !== "als") assert.equal(tuned.params.k, tuned.chosen.k);
+  // --factors "": neighbours only, no ALS nor blend
+  const bm25 = JSON.parse((await run("tune", "--data", data, "--model-dir", path.join(root, "tiny-bm25"), "--ks", "2", "--similarities", "bm25", "--k1s", "5",
+    "--bs", "0.4", "--factors", "", "--json")).stdout);
+  assert.deepEqual(bm25.grid.map((r: { model: string }) => r.model), ["popularity", "neighbours"]);
+  assert.deepEqual([bm25.params.model, bm25.params.similarity, bm25.params.k1, bm25.params.b, bm25.params.k], ["neighbours", "bm25", 5, 0.4, 2]);
 
   const rec = await run("recommend", "--model-dir", tiny, "--movies", "toy story", "The Matrix", "7", "--n", "3", "--json");
   assert.equal(rec.code, 0, rec.stderr);
@@ -171,6 +184,9 @@ test("every error is one line and a hint, naming the option or file and the valu
     [["train", "--test-fraction", "0"], /--test-fraction must be a number in \(0, 1\), got "0"/],
     [["train", "--test-fraction", "1"], /--test-fraction must be a number in \(0, 1\), got "1"/],
     [["train", "--beta", "abc"], /--beta must be a number in \[0, 1\], got "abc"/],
+    [["train", "--asym", "1.5"], /--asym must be a number in \[0, 1\], got "1\.5"/],
+    [["train", "--k1", "-1"], /--k1 must be a number in \[0, 1000000\], got "-1"/],
+    [["tune", "--bs", "0.2,2"], /each b must be a number in \[0, 1\], got "2"/],
     [["train", "--like-threshold", "NaN"], /--like-threshold must be a number in \[0, 5\], got "NaN"/],
     [["train", "--threads", "100000"], /--threads must be an integer in 1\.\.256, got "100000"/],
     [["tune", "--ks", "10,5000"], /each k must be an integer in 1\.\.1000, got "5000"/],

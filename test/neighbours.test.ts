@@ -140,3 +140,60 @@ test("both fits count exactly past 16 bits: movies with more than 65,535 likes",
 test("both fits need X_train's likes within X_all's", async () => {
   await assert.rejects(nearestNeighboursBoth(X_moviesOf([[1, 1], [0, 1]]), X_moviesOf([[1, 1], [1, 0]]), 1), /movie 1: X_train has likes that X_all lacks/);
 });
+
+/** Users who liked every movie but movie 0 (idf 0: they weigh nothing) and every movie (idf < 0, squared). */
+const withHeavyUsers = (X: number[][]) => [...X, X[0].map((_, m) => (m === 0 ? 0 : 1)), X[0].map(() => 1)];
+
+test("asym, tfidf and bm25 equal the brute-force formulas of docs/models.md, ties by movieId_enc, on two seeds", async () => {
+  const settings = [
+    { similarity: "asym", asym: 0 }, { similarity: "asym", asym: 0.2 }, { similarity: "asym", asym: 0.8, shrink: 10 }, { similarity: "asym", asym: 1 },
+    { similarity: "tfidf", asym: 0.5 }, { similarity: "tfidf", asym: 0.3 }, { similarity: "tfidf", asym: 0.7, shrink: 5 },
+    { similarity: "bm25", k1: 1.2, b: 0.75 }, { similarity: "bm25", k1: 100, b: 0.8 }, { similarity: "bm25", k1: 0, b: 0 },
+  ] as const;
+  let ties = 0;
+  for (const seed of [11, 12]) {
+    const rand = random(seed);
+    for (const [nUsers, nMovies, density, k, heavy] of [[40, 30, 0.15, 6, false], [25, 18, 0.3, 100, false], [30, 20, 0.2, 4, true]] as const) {
+      const X = randomLikes(rand, nUsers, nMovies, density);
+      const A = heavy ? withHeavyUsers(X) : X;
+      for (const options of settings) {
+        const expected = denseNeighbours(A, k, options);
+        const got = await nearestNeighbours(X_moviesOf(A), k, options);
+        const what = `seed ${seed}, ${nUsers}x${nMovies}${heavy ? " with heavy users" : ""}, ${JSON.stringify(options)}`;
+        for (let m = 0; m < nMovies; m++) {
+          assert.deepEqual([...neighboursOf(got, m).indices], expected.indices[m], `movie ${m}, ${what}`);
+          assert.deepEqual([...neighboursOf(got, m).sims], expected.sims[m], `sims of movie ${m}, ${what}`);
+        }
+        // randomLikes' last movie is movie 1's twin: a tie that every similarity breaks by movieId_enc
+        const twins = expected.indices.filter((list) => list.includes(1) && list.includes(nMovies - 1));
+        assert.ok(twins.every((list) => list.indexOf(1) < list.indexOf(nMovies - 1)), what);
+        ties += twins.length;
+      }
+    }
+  }
+  assert.ok(ties > 100, `${ties} lists with the tie`);
+});
+
+test("asym 0.5 is the cosine bit for bit, with or without shrink, on any thread count", async () => {
+  const X_movies = X_moviesOf(randomLikes(random(13), 300, 200, 0.08));
+  for (const shrink of [0, 10]) {
+    const cosine = await nearestNeighbours(X_movies, 20, { shrink, threads: 1 });
+    for (const threads of [1, 3]) assert.deepEqual(await nearestNeighbours(X_movies, 20, { similarity: "asym", asym: 0.5, shrink, threads }), cosine, `shrink ${shrink}, ${threads} threads`);
+  }
+});
+
+test("asym, tfidf and bm25: the same neighbours, bit for bit, whatever the thread count", async () => {
+  const X_movies = X_moviesOf(withHeavyUsers(randomLikes(random(9), 400, 300, 0.08)));
+  for (const options of [{ similarity: "asym", asym: 0.3 }, { similarity: "tfidf", asym: 0.6, shrink: 5 }, { similarity: "bm25" }] as const) {
+    const one = await nearestNeighbours(X_movies, 20, { ...options, threads: 1 });
+    assert.ok(one.indices.length > 0);
+    for (const threads of [2, 3]) assert.deepEqual(await nearestNeighbours(X_movies, 20, { ...options, threads }), one, `${options.similarity}, ${threads} threads`);
+  }
+});
+
+test("asym is not symmetric: a high asym penalises the popular movie's own list", async () => {
+  // movie 0 liked by 3 users, movie 1 by 1 of them: w(0 -> 1) = 1 / (3^asym * 1^(1 - asym)), w(1 -> 0) = 1 / (1^asym * 3^(1 - asym))
+  const nb = await nearestNeighbours(X_moviesOf([[1, 1], [1, 0], [1, 0]]), 1, { similarity: "asym", asym: 0.8 });
+  assert.deepEqual([...nb.sims], [Math.fround(1 / Math.sqrt(Math.pow(3, 1.6))), Math.fround(1 / Math.sqrt(Math.pow(3, 2 * (1 - 0.8))))]);
+  assert.ok(nb.sims[0] < nb.sims[1]);
+});

@@ -79,7 +79,9 @@ function denseAll(dir: string) {
   return { users, movies, A, R };
 }
 
-for (const [name, similarity] of [["cosine", {}], ["rp3beta", { similarity: "rp3beta", beta: 0.4 }]] as const) {
+for (const [name, similarity] of [
+  ["cosine", {}], ["rp3beta", { similarity: "rp3beta", beta: 0.4 }], ["tfidf", { similarity: "tfidf", asym: 0.7, shrink: 2 }], ["bm25", { similarity: "bm25", k1: 5, b: 0.25 }],
+] as const) {
   test(`the refit (spec step 13, ${name}) equals a brute-force reading on all likes; its users hold all their ratings`, async () => {
     for (const seed of [3, 11]) {
       const dir = writeRandomMovieLens(seed);
@@ -96,7 +98,7 @@ for (const [name, similarity] of [["cosine", {}], ["rp3beta", { similarity: "rp3
       assert.deepEqual([...model.movies.movieId], movies);
       assert.deepEqual([...model.movies.likes], movies.map((_, m) => A.reduce((s, row) => s + row[m], 0)));
 
-      const nb = denseNeighbours(A, k, "beta" in similarity ? { beta: similarity.beta } : {});
+      const nb = denseNeighbours(A, k, similarity);
       for (let m = 0; m < movies.length; m++) {
         assert.deepEqual([...neighboursOf(model.neighbours, m).indices], nb.indices[m], `neighbours of movie ${movies[m]}`);
         assert.deepEqual([...neighboursOf(model.neighbours, m).sims], nb.sims[m], `sims of movie ${movies[m]}`);

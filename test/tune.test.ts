@@ -4,25 +4,31 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fnv1a32 } from "../lib/hash";
 import { train } from "../lib/train";
-import { tune, type Grid } from "../lib/tune";
+import { tune, type Grid, type TuningRow } from "../lib/tune";
 import { writeRandomMovieLens } from "./reference";
 
 const grid: Grid = {
-  similarity: ["cosine", "rp3beta"], shrink: [0, 5], beta: [0.2], alpha: [0.5, 1], k: [3, 10],
+  similarity: ["cosine", "rp3beta", "asym", "tfidf", "bm25"], shrink: [0, 5], beta: [0.2], alpha: [0.5, 1], asym: [0.7], k1: [1.2], b: [0.25], k: [3, 10],
   factors: [4], regularization: [0.5, 5], confidence: [3], iterations: [4], weight: [0.3, 0.7],
 };
 
 test("tuning never reads test ratings; test is scored once with the chosen configuration", async () => {
   const dir = writeRandomMovieLens(21);
   const original = await tune(dir, { n: 5 }, grid);
-  // popularity, (2 cosine + 2 rp3beta settings) x 2 k, 2 ALS settings, 2 blend weights
-  assert.equal(original.rows.length, 1 + 4 * 2 + 2 + 2);
+  // popularity, (2 cosine + 2 rp3beta + 2 asym + 2 tfidf + 1 bm25 settings) x 2 k, 2 ALS settings, 2 blend weights
+  assert.equal(original.rows.length, 1 + 9 * 2 + 2 + 2);
   assert.equal(original.rows[0].similarity, "popularity");
-  assert.deepEqual(original.rows.map((r) => r.model), ["popularity", ...new Array(8).fill("neighbours"), "als", "als", "blend", "blend"]);
+  assert.deepEqual(original.rows.map((r) => r.model), ["popularity", ...new Array(18).fill("neighbours"), "als", "als", "blend", "blend"]);
+  const setting = (r: TuningRow) => [r.similarity, r.shrink, r.beta, r.alpha, r.asym, r.k1, r.b];
+  assert.deepEqual(original.rows.slice(1, 19).filter((r) => r.k === 3).map(setting), [
+    ["cosine", 0, 0, 1, null, null, null], ["cosine", 5, 0, 1, null, null, null], ["rp3beta", 0, 0.2, 0.5, null, null, null], ["rp3beta", 0, 0.2, 1, null, null, null],
+    ["asym", 0, 0, 1, 0.7, null, null], ["asym", 5, 0, 1, 0.7, null, null], ["tfidf", 0, 0, 1, 0.7, null, null], ["tfidf", 5, 0, 1, 0.7, null, null],
+    ["bm25", 0, 0, 1, null, 1.2, 0.25],
+  ]);
   // a blend row names its neighbours (the best neighbours row) and its ALS (the best ALS row)
   const bestOf = (model: string) => original.rows.filter((r) => r.model === model).reduce((a, b) => (b.precision > a.precision ? b : a));
   const [nb, als, blend] = [bestOf("neighbours"), bestOf("als"), original.rows.at(-1)!];
-  assert.deepEqual([blend.similarity, blend.shrink, blend.beta, blend.alpha, blend.k], [nb.similarity, nb.shrink, nb.beta, nb.alpha, nb.k]);
+  assert.deepEqual([...setting(blend), blend.k], [...setting(nb), nb.k]);
   assert.deepEqual([blend.factors, blend.regularization, blend.confidence, blend.iterations, blend.weight], [als.factors, als.regularization, als.confidence, als.iterations, 0.7]);
   const best = original.rows.slice(1).reduce((a, b) => (b.precision > a.precision ? b : a));
   assert.deepEqual(original.best, best);
@@ -60,4 +66,19 @@ test("tune trains ALS and scores test with it when it is the only choice; train 
   assert.equal(blend.als!.weight, 0.5);
   assert.notDeepEqual(blend.manifest.metrics, neighbours.manifest.metrics);
   assert.notDeepEqual(blend.manifest.metrics, trained.manifest.metrics);
+});
+
+test("tune chooses among the weighted similarities alone, saves the choice's parameters, and scores test as train does", async () => {
+  const dir = writeRandomMovieLens(23);
+  const only = { ...grid, similarity: ["asym", "tfidf", "bm25"], shrink: [0, 5], asym: [0.6, 0.9], k1: [1.2, 5], b: [0.1, 0.4], factors: [], weight: [] } satisfies Grid;
+  const { rows, best, model } = await tune(dir, { n: 5 }, only, { threads: 1, refit: false });
+  // popularity, (4 asym + 4 tfidf + 4 bm25 settings) x 2 k
+  assert.equal(rows.length, 1 + 12 * 2);
+  const { params } = model.manifest;
+  assert.deepEqual([params.model, params.similarity, params.k], ["neighbours", best.similarity, best.k]);
+  const own = best.similarity === "bm25" ? { k1: best.k1!, b: best.b! } : { asym: best.asym!, shrink: best.shrink! };
+  assert.deepEqual(best.similarity === "bm25" ? { k1: params.k1, b: params.b } : { asym: params.asym, shrink: params.shrink }, own);
+  const trained = await train(dir, { n: 5, k: best.k!, similarity: best.similarity as "bm25", ...own }, { threads: 1, refit: false });
+  assert.deepEqual(trained.manifest.metrics, model.manifest.metrics);
+  assert.deepEqual(trained.neighbours, model.neighbours);
 });

@@ -134,7 +134,7 @@ export function comparisonTable(rows: ComparisonRow[]): DataFrame {
 /** A tuning grid, best validation precision first. */
 export function tuningTable(rows: TuningRow[], top = 10): DataFrame {
   const sorted = [...rows].sort((a, b) => b.precision - a.precision).slice(0, top);
-  const columns = ["model", "similarity", "shrink", "beta", "alpha", "k", "factors", "regularization", "confidence", "weight"] as const;
+  const columns = ["model", "similarity", "shrink", "beta", "alpha", "asym", "k1", "b", "k", "factors", "regularization", "confidence", "weight"] as const;
   return table([...columns, "precision", "recall", "ndcg", "hitrate", "map", "mrr"],
     sorted.map((r) => [...columns.map((c) => r[c] ?? "-"), r.precision, r.recall, r.ndcg, r.hitrate, r.map, r.mrr]));
 }
