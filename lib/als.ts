@@ -3,6 +3,7 @@ import type { Progress } from "./ingest";
 import type { Neighbours } from "./neighbours";
 import { random } from "./synthetic";
 import { topK } from "./topk";
+import { alsKernelModule, instantiateAls, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
 import { runTask, shared, sharedArray } from "./workers";
 
 /** Implicit ALS (Hu, Koren, Volinsky 2008): confidence 1 + confidence * x on X_train's entries. */
@@ -46,15 +47,26 @@ export interface Factors {
 export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors> {
   const { factors: f, regularization, confidence, iterations, seed, cgSteps = 3, threads = 1, onProgress } = options;
   const X_movies = transpose(X_train);
+  const nnz = X_train.indices.length;
+  const { memory, common, threads: scratch } = sharedMemory({
+    userIndices: ["i32", nnz], userData: ["f64", nnz], movieIndices: ["i32", nnz], movieData: ["f64", nnz],
+    users: ["f64", X_train.nRows * f], movies: ["f64", X_train.nCols * f], GtG: ["f64", f * f],
+  }, { x: ["f64", f], r: ["f64", f], p: ["f64", f], Ap: ["f64", f] }, threads, `ALS's likes and ${f} factors`);
+  const { users, movies, GtG } = common;
   const rand = random(seed);
-  const users = sharedArray(Float64Array, X_train.nRows * f), movies = sharedArray(Float64Array, X_train.nCols * f);
   for (let i = 0; i < users.length; i++) users[i] = rand() * 0.01;
   for (let i = 0; i < movies.length; i++) movies[i] = rand() * 0.01;
-  const rowsOf = (X: Csr) => ({ indptr: shared(X.indptr), indices: shared(X.indices), data: shared(X.data) });
-  const byUser = rowsOf(X_train), byMovie = rowsOf(X_movies);
+  common.userIndices.set(X_train.indices);
+  common.userData.set(X_train.data);
+  common.movieIndices.set(X_movies.indices);
+  common.movieData.set(X_movies.data);
+  const kernel = { module: await alsKernelModule(), memory, scratch };
+  const byUser = { indptr: shared(X_train.indptr), indices: common.userIndices, data: common.userData };
+  const byMovie = { indptr: shared(X_movies.indptr), indices: common.movieIndices, data: common.movieData };
   for (let it = 0; it < iterations; it++) {
     for (const [X, F, G] of [[byUser, users, movies], [byMovie, movies, users]] as const) {
-      const s: SolveShared = { ...X, F, G, GtG: gram(G, f, regularization), f, confidence, cgSteps, next: sharedArray(Int32Array, 1) };
+      GtG.set(gram(G, f, regularization));
+      const s: SolveShared = { ...X, F, G, GtG, f, confidence, cgSteps, next: sharedArray(Int32Array, 1), kernel };
       await runTask("als.solve", solveTask, s, threads);
     }
     onProgress?.(it + 1, iterations);
@@ -76,7 +88,7 @@ function gram(G: ArrayLike<number>, f: number, regularization: number): Float64A
   return out;
 }
 
-/** What the threads share to solve the rows of F given G. */
+/** What the threads share to solve the rows of F given G (all but indptr and next in the kernel's memory). */
 interface SolveShared {
   indptr: Int32Array;
   indices: Int32Array;
@@ -88,36 +100,35 @@ interface SolveShared {
   confidence: number;
   cgSteps: number;
   next: Int32Array;
+  kernel: { module: WasmModule; memory: WasmMemory; scratch: { x: Float64Array; r: Float64Array; p: Float64Array; Ap: Float64Array }[] };
 }
 
 const CHUNK = 64;
 
-/** Solves chunks of rows of F until none are left (each row depends only on G: any thread order gives the same F). */
-export function solveTask(s: SolveShared): void {
+/**
+ * Solves chunks of rows of F until none are left (each row depends only on G: any thread order gives
+ * the same F), the sums over a row's likes and the products with GtG in the kernel.
+ */
+export function solveTask(s: SolveShared, index: number): void {
   const { indptr, indices, data, F, G, GtG, f, confidence, cgSteps, next } = s;
+  const k = instantiateAls(s.kernel.module, s.kernel.memory);
+  const { x, r, p, Ap } = s.kernel.scratch[index];
   const nRows = indptr.length - 1;
-  const x = new Float64Array(f), r = new Float64Array(f), p = new Float64Array(f), Ap = new Float64Array(f);
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);
     if (lo >= nRows) return;
     for (let u = lo; u < Math.min(lo + CHUNK, nRows); u++) {
-      const off = u * f;
-      if (indptr[u + 1] === indptr[u]) {
+      const off = u * f, start = indptr[u], n = indptr[u + 1] - start;
+      if (n === 0) {
         // no entries: b = 0, so the solution is 0
         F.fill(0, off, off + f);
         continue;
       }
-      for (let a = 0; a < f; a++) x[a] = F[off + a];
+      const idx = indices.byteOffset + 4 * start, dat = data.byteOffset + 8 * start;
+      x.set(F.subarray(off, off + f));
       // r = b - A x, with A = GtG (+ reg I) + sum (c - 1) g gᵀ and b = sum c g over the row's entries
-      multiply(GtG, x, r, f);
-      for (let a = 0; a < f; a++) r[a] = -r[a];
-      for (let q = indptr[u]; q < indptr[u + 1]; q++) {
-        const c = 1 + confidence * data[q], g = indices[q] * f;
-        let gx = 0;
-        for (let a = 0; a < f; a++) gx += G[g + a] * x[a];
-        const w = c - (c - 1) * gx;
-        for (let a = 0; a < f; a++) r[a] += w * G[g + a];
-      }
+      k.gemv(GtG.byteOffset, x.byteOffset, r.byteOffset, f, -1);
+      k.likes(idx, dat, n, G.byteOffset, x.byteOffset, r.byteOffset, f, confidence, 1, -1);
       let rsOld = 0;
       for (let a = 0; a < f; a++) {
         p[a] = r[a];
@@ -125,14 +136,9 @@ export function solveTask(s: SolveShared): void {
       }
       if (rsOld < 1e-20) continue;
       for (let step = 0; step < cgSteps; step++) {
-        multiply(GtG, p, Ap, f);
-        for (let q = indptr[u]; q < indptr[u + 1]; q++) {
-          const c = 1 + confidence * data[q], g = indices[q] * f;
-          let gp = 0;
-          for (let a = 0; a < f; a++) gp += G[g + a] * p[a];
-          const w = (c - 1) * gp;
-          for (let a = 0; a < f; a++) Ap[a] += w * G[g + a];
-        }
+        // Ap = GtG p + sum (c - 1) (g . p) g
+        k.gemv(GtG.byteOffset, p.byteOffset, Ap.byteOffset, f, 1);
+        k.likes(idx, dat, n, G.byteOffset, p.byteOffset, Ap.byteOffset, f, confidence, 0, 1);
         let pAp = 0;
         for (let a = 0; a < f; a++) pAp += p[a] * Ap[a];
         const alpha = rsOld / pAp;
@@ -147,17 +153,8 @@ export function solveTask(s: SolveShared): void {
         for (let a = 0; a < f; a++) p[a] = r[a] + beta * p[a];
         rsOld = rsNew;
       }
-      for (let a = 0; a < f; a++) F[off + a] = x[a];
+      F.set(x, off);
     }
-  }
-}
-
-/** out = M v, M f x f row-major. */
-function multiply(M: Float64Array, v: Float64Array, out: Float64Array, f: number): void {
-  for (let a = 0; a < f; a++) {
-    let sum = 0;
-    for (let b = 0; b < f; b++) sum += M[a * f + b] * v[b];
-    out[a] = sum;
   }
 }
 

@@ -265,15 +265,18 @@ let compiled: Promise<WasmModule> | undefined;
 
 /** The kernel's module, assembled from its text once per process. */
 export function kernelModule(): Promise<WasmModule> {
-  compiled ??= wabt().then((w) => {
-    const parsed = w.parseWat("kernel.wat", WAT, { simd: true, threads: true });
-    try {
-      return new WebAssembly.Module(parsed.toBinary({}).buffer);
-    } finally {
-      parsed.destroy();
-    }
-  });
+  compiled ??= assemble("kernel.wat", WAT);
   return compiled;
+}
+
+/** A module from WebAssembly text (SIMD, threads). */
+async function assemble(file: string, wat: string): Promise<WasmModule> {
+  const parsed = (await wabt()).parseWat(file, wat, { simd: true, threads: true });
+  try {
+    return new WebAssembly.Module(parsed.toBinary({}).buffer);
+  } finally {
+    parsed.destroy();
+  }
 }
 
 /** The kernel's functions on `memory`, for the calling thread. */
@@ -287,9 +290,12 @@ type Views<S extends Spec> = { [K in keyof S]: ViewOf<S[K][0]> };
 
 /**
  * One shared memory holding the `common` arrays (name: [type, length]) and `perThread` ones for each of
- * `threads`, each padded to 16 bytes; a view's byteOffset is its address for the kernel.
+ * `threads`, each padded to 16 bytes; a view's byteOffset is its address for the kernel. `what` names
+ * the data when it does not fit.
  */
-export function sharedMemory<S extends Spec, T extends Spec>(common: S, perThread: T, threads: number): { memory: WasmMemory; common: Views<S>; threads: Views<T>[] } {
+export function sharedMemory<S extends Spec, T extends Spec>(
+  common: S, perThread: T, threads: number, what = "the neighbours",
+): { memory: WasmMemory; common: Views<S>; threads: Views<T>[] } {
   const specs = [common, ...Array.from({ length: threads }, () => perThread)];
   let bytes = 16;
   const offsets = specs.map((spec) => Object.values(spec).map(([kind, length]) => {
@@ -298,7 +304,7 @@ export function sharedMemory<S extends Spec, T extends Spec>(common: S, perThrea
     return at;
   }));
   const pages = Math.ceil(bytes / 65536);
-  if (pages > 65536) throw new RangeError(`the neighbours need ${(bytes / 2 ** 30).toFixed(1)} GB of WebAssembly memory; at most 4 GB fit`);
+  if (pages > 65536) throw new RangeError(`${what} need ${(bytes / 2 ** 30).toFixed(1)} GB of WebAssembly memory; at most 4 GB fit`);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const views = specs.map((spec, i) => Object.fromEntries(Object.entries(spec).map(([name, [kind, length]], j) => {
     const Ctor = kind === "i32" ? Int32Array : kind === "f32" ? Float32Array : Float64Array;
@@ -306,3 +312,95 @@ export function sharedMemory<S extends Spec, T extends Spec>(common: S, perThrea
   })));
   return { memory, common: views[0] as Views<S>, threads: views.slice(1) as Views<T>[] };
 }
+
+/**
+ * ALS's hot loops (lib/als.ts), f64 over one shared memory: a row's likes (the CG's YᵀC_uY products
+ * without forming them) and the f x f gram times a vector. Pairs of factors go through f64x2; an odd
+ * last factor alone.
+ */
+const ALS_WAT = `(module
+  (memory (import "env" "memory") 1 65536 shared)
+
+  ;; out += sum over the n likes q (indices at idx, data at dat) of (b * c_q + s * (c_q - 1) * (g_q . v)) g_q,
+  ;; c_q = 1 + confidence * data[q], g_q the f factors at G + 8 f indices[q]
+  (func (export "likes") (param $idx i32) (param $dat i32) (param $n i32) (param $G i32) (param $v i32) (param $out i32)
+    (param $f i32) (param $confidence f64) (param $b f64) (param $s f64)
+    (local $end i32) (local $fb i32) (local $pairs i32) (local $g i32) (local $a i32) (local $acc v128) (local $c f64) (local $w f64)
+    (local.set $end (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $fb (i32.shl (local.get $f) (i32.const 3)))
+    (local.set $pairs (i32.and (local.get $fb) (i32.const -16)))
+    (block $done (loop $like
+      (br_if $done (i32.ge_u (local.get $idx) (local.get $end)))
+      (local.set $g (i32.add (local.get $G) (i32.mul (i32.load (local.get $idx)) (local.get $fb))))
+      (local.set $c (f64.add (f64.const 1) (f64.mul (local.get $confidence) (f64.load (local.get $dat)))))
+      (local.set $acc (f64x2.splat (f64.const 0)))
+      (local.set $a (i32.const 0))
+      (block $dotDone (loop $dot
+        (br_if $dotDone (i32.ge_u (local.get $a) (local.get $pairs)))
+        (local.set $acc (f64x2.add (local.get $acc)
+          (f64x2.mul (v128.load (i32.add (local.get $g) (local.get $a))) (v128.load (i32.add (local.get $v) (local.get $a))))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br $dot)))
+      (local.set $w (f64.add (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc))))
+      (if (i32.lt_u (local.get $pairs) (local.get $fb)) (then
+        (local.set $w (f64.add (local.get $w)
+          (f64.mul (f64.load (i32.add (local.get $g) (local.get $pairs))) (f64.load (i32.add (local.get $v) (local.get $pairs))))))))
+      (local.set $w (f64.add (f64.mul (local.get $b) (local.get $c))
+        (f64.mul (f64.mul (local.get $s) (f64.sub (local.get $c) (f64.const 1))) (local.get $w))))
+      (local.set $acc (f64x2.splat (local.get $w)))
+      (local.set $a (i32.const 0))
+      (block $axpyDone (loop $axpy
+        (br_if $axpyDone (i32.ge_u (local.get $a) (local.get $pairs)))
+        (v128.store (i32.add (local.get $out) (local.get $a)) (f64x2.add (v128.load (i32.add (local.get $out) (local.get $a)))
+          (f64x2.mul (local.get $acc) (v128.load (i32.add (local.get $g) (local.get $a))))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br $axpy)))
+      (if (i32.lt_u (local.get $pairs) (local.get $fb)) (then
+        (f64.store (i32.add (local.get $out) (local.get $pairs)) (f64.add (f64.load (i32.add (local.get $out) (local.get $pairs)))
+          (f64.mul (local.get $w) (f64.load (i32.add (local.get $g) (local.get $pairs))))))))
+      (local.set $idx (i32.add (local.get $idx) (i32.const 4)))
+      (local.set $dat (i32.add (local.get $dat) (i32.const 8)))
+      (br $like))))
+
+  ;; out = s * M v, M f x f row-major
+  (func (export "gemv") (param $M i32) (param $v i32) (param $out i32) (param $f i32) (param $s f64)
+    (local $fb i32) (local $pairs i32) (local $end i32) (local $a i32) (local $acc v128) (local $sum f64)
+    (local.set $fb (i32.shl (local.get $f) (i32.const 3)))
+    (local.set $pairs (i32.and (local.get $fb) (i32.const -16)))
+    (local.set $end (i32.add (local.get $out) (local.get $fb)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+      (local.set $acc (f64x2.splat (f64.const 0)))
+      (local.set $a (i32.const 0))
+      (block $dotDone (loop $dot
+        (br_if $dotDone (i32.ge_u (local.get $a) (local.get $pairs)))
+        (local.set $acc (f64x2.add (local.get $acc)
+          (f64x2.mul (v128.load (i32.add (local.get $M) (local.get $a))) (v128.load (i32.add (local.get $v) (local.get $a))))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (br $dot)))
+      (local.set $sum (f64.add (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc))))
+      (if (i32.lt_u (local.get $pairs) (local.get $fb)) (then
+        (local.set $sum (f64.add (local.get $sum)
+          (f64.mul (f64.load (i32.add (local.get $M) (local.get $pairs))) (f64.load (i32.add (local.get $v) (local.get $pairs))))))))
+      (f64.store (local.get $out) (f64.mul (local.get $s) (local.get $sum)))
+      (local.set $M (i32.add (local.get $M) (local.get $fb)))
+      (local.set $out (i32.add (local.get $out) (i32.const 8)))
+      (br $row))))
+)`;
+
+export interface AlsKernel {
+  likes(idx: number, dat: number, n: number, G: number, v: number, out: number, f: number, confidence: number, b: number, s: number): void;
+  gemv(M: number, v: number, out: number, f: number, s: number): void;
+}
+
+let alsCompiled: Promise<WasmModule> | undefined;
+
+/** ALS's kernel module, assembled once per process. */
+export function alsKernelModule(): Promise<WasmModule> {
+  alsCompiled ??= assemble("als.wat", ALS_WAT);
+  return alsCompiled;
+}
+
+/** ALS's kernel functions on `memory`, for the calling thread. */
+export const instantiateAls = (module: WasmModule, memory: WasmMemory): AlsKernel =>
+  new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as AlsKernel;

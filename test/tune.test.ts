@@ -12,6 +12,17 @@ const grid: Grid = {
   factors: [4], regularization: [0.5, 5], confidence: [3], iterations: [4], weight: [0.3, 0.7],
 };
 
+/** Rewrites ratings.csv so every test rating (seed 42, testFraction 0.5) that was liked is not, and the reverse. */
+function flipTestLikes(dir: string): void {
+  const file = path.join(dir, "ratings.csv");
+  const lines = readFileSync(file, "utf8").trim().split("\n");
+  writeFileSync(file, [lines[0], ...lines.slice(1).map((line) => {
+    const [u, m, r, t] = line.split(",");
+    const isTest = fnv1a32(`42:split:${u}:${m}`) % 10000 < 5000;
+    return isTest ? [u, m, Number(r) >= 3 ? "1.0" : "5.0", t].join(",") : line;
+  })].join("\n") + "\n");
+}
+
 test("tuning never reads test ratings; test is scored once with the chosen configuration", async () => {
   const dir = writeRandomMovieLens(21);
   const original = await tune(dir, { n: 5 }, grid);
@@ -38,17 +49,19 @@ test("tuning never reads test ratings; test is scored once with the chosen confi
   if (best.model !== "neighbours") assert.deepEqual([params.factors, params.regularization], [best.factors, best.regularization]);
   assert.equal(tuning!.length, original.rows.length);
 
-  // Turn every test like into a dislike and back: the grid must not move, the test metrics must.
-  const file = path.join(dir, "ratings.csv");
-  const lines = readFileSync(file, "utf8").trim().split("\n");
-  writeFileSync(file, [lines[0], ...lines.slice(1).map((line) => {
-    const [u, m, r, t] = line.split(",");
-    const isTest = fnv1a32(`42:split:${u}:${m}`) % 10000 < 5000;
-    return isTest ? [u, m, Number(r) >= 3 ? "1.0" : "5.0", t].join(",") : line;
-  })].join("\n") + "\n");
+  const alsOnly: Grid = { ...grid, similarity: [], weight: [] };
+  const originalAls = await tune(dir, { n: 5 }, alsOnly, { threads: 1 });
+  assert.equal(originalAls.best.model, "als");
+
+  // Turn every test like into a dislike and back: no grid row (neighbours, ALS, blend) may move, the
+  // test metrics of the chosen model must (of ALS too, when it is chosen).
+  flipTestLikes(dir);
   const perturbed = await tune(dir, { n: 5 }, grid);
   assert.deepEqual(perturbed.rows, original.rows);
   assert.notDeepEqual(perturbed.model.manifest.metrics, original.model.manifest.metrics);
+  const perturbedAls = await tune(dir, { n: 5 }, alsOnly, { threads: 1 });
+  assert.deepEqual(perturbedAls.rows, originalAls.rows);
+  assert.notDeepEqual(perturbedAls.model.manifest.metrics, originalAls.model.manifest.metrics);
 });
 
 test("tune trains ALS and scores test with it when it is the only choice; train does the same for each model", async () => {

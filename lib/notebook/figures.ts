@@ -120,7 +120,7 @@ export function comparisonChart(rows: ComparisonRow[]): Figure {
   return {
     data: rows.map((r) => ({ type: "bar", name: r.setting ? `${r.method} (${r.setting})` : r.method, x: SWEPT, y: SWEPT.map((m) => r.metrics[m]) })),
     layout: {
-      title: { text: "Test metrics by similarity, beside the popularity baseline" },
+      title: { text: "Test metrics by model, beside the popularity baseline" },
       barmode: "group",
       xaxis: { title: { text: "metric (at n)" } },
       yaxis: { title: { text: "metric value" }, rangemode: "tozero" },

@@ -1,6 +1,6 @@
-import type { Params } from "../params";
+import { describeModel, type Params, resolveParams } from "../params";
 import { train } from "../train";
-import type { TuningRow } from "../tune";
+import { paramsOfRow, type TuningRow } from "../tune";
 
 /** The values of `n` and of `k` that notebook 6 and the README's metrics chart sweep. */
 export const SWEEP = { n: [1, 5, 10, 20, 50], k: [10, 25, 50, 100, 200] };
@@ -22,27 +22,35 @@ export async function sweep(dir: string, params: Partial<Params>, parameter: "n"
   return rows;
 }
 
-/** One line of the similarity comparison: a method, its setting and its test metrics. */
+/** One line of the model comparison: a method, its setting and its test metrics. */
 export interface ComparisonRow {
   method: string;
   setting: string;
   metrics: Record<string, number>;
 }
 
+/** A tuning row's family: its model, or for neighbours its similarity (cosine with shrinkage apart from the original's). */
+const familyOf = (r: TuningRow) => (r.model !== "neighbours" ? r.model : r.similarity === "cosine" && r.shrink! > 0 ? "cosine with shrinkage" : r.similarity!);
+
 /**
- * Test metrics of the original cosine (the spec's defaults), of the best cosine with shrinkage and the
- * best rp3beta on the validation grid (`tune`'s rows), and of the popularity baseline, on the same users.
+ * Test metrics of the original cosine (the spec's defaults), of each family's best setting on the
+ * validation grid (`tune`'s rows: every similarity, ALS, the blend), each trained on all of train,
+ * and of the popularity baseline, on the same users.
  */
-export async function compareSimilarities(dir: string, params: Partial<Params>, grid: TuningRow[]): Promise<ComparisonRow[]> {
-  const bestOf = (keep: (r: TuningRow) => boolean) => grid.filter(keep).reduce((a, b) => (b.precision > a.precision ? b : a));
-  const original = await train(dir, params);
+export async function compareModels(dir: string, options: Partial<Params>, grid: TuningRow[]): Promise<ComparisonRow[]> {
+  const params = resolveParams(options);
+  const original = await train(dir, params, { refit: false });
   const rows: ComparisonRow[] = [{ method: "cosine (original)", setting: `k=${original.manifest.params.k}`, metrics: original.manifest.metrics }];
-  for (const [method, best] of [
-    ["cosine with shrinkage", bestOf((r) => r.similarity === "cosine" && r.shrink! > 0)],
-    ["rp3beta", bestOf((r) => r.similarity === "rp3beta")],
-  ] as const) {
-    const { manifest } = await train(dir, { ...params, similarity: best.similarity as Params["similarity"], shrink: best.shrink!, beta: best.beta!, k: best.k! });
-    rows.push({ method, setting: best.similarity === "cosine" ? `shrink=${best.shrink}, k=${best.k}` : `beta=${best.beta}, k=${best.k}`, metrics: manifest.metrics });
+  const best = new Map<string, TuningRow>();
+  for (const r of grid) {
+    if (r.model === "popularity" || (r.similarity === "cosine" && r.shrink === 0)) continue;
+    const family = familyOf(r), seen = best.get(family);
+    if (!seen || r.precision > seen.precision) best.set(family, r);
+  }
+  for (const [method, r] of best) {
+    const chosen = paramsOfRow(params, r);
+    const { manifest } = await train(dir, chosen, { refit: false });
+    rows.push({ method, setting: describeModel(chosen), metrics: manifest.metrics });
   }
   rows.push({ method: "popularity", setting: "", metrics: original.manifest.baseline! });
   return rows;
