@@ -1,6 +1,6 @@
 import type { Metrics } from "./evaluate";
 import { DEFAULTS, type Params, RECOMMENDED, resolveParams } from "./params";
-import { assemble, evaluateTest, fitBoth, fitNeighbours, prepare, runOf, type TrainedModel, type TrainOptions } from "./train";
+import { assemble, evaluateTest, fitNeighbours, prepare, refit, runOf, type TrainedModel, trainFit, type TrainOptions } from "./train";
 
 /** A compared setting and its test metrics; popularity's row has no params. */
 export interface ComparisonRow {
@@ -20,8 +20,9 @@ export async function compare(dir: string, options: Partial<Params> = {}, trainO
   const run = runOf(trainOptions);
   const data = await prepare(dir, original, run);
   const cosine = await evaluateTest(data, await fitNeighbours(data.X_movies, original, run), original, run);
-  const { neighbours, served } = await fitBoth(data, recommended, run, trainOptions.refit);
+  const neighbours = await fitNeighbours(data.X_movies, recommended, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, recommended, run);
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, recommended, run);
   const model = assemble(data, served, recommended, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
   return {
     rows: [

@@ -3,97 +3,57 @@ import wabt from "wabt";
 /**
  * The hot loops of the neighbours (and of the evaluation's scores) in WebAssembly, over one shared memory
  * that every thread instantiates.
- * Addresses are byte offsets into that memory. A movie x's likes are entries, each two segments of its
- * user's row in uIdx (train likes, then test likes, each part in ascending order): the more popular
- * movies y < x that user also likes.
+ * Addresses are byte offsets into that memory. A movie x's likes are entries p, each a segment
+ * (start, end) of its user's row in uIdx: the more popular movies y < x that user also likes.
  */
-/**
- * Adds `inc` to counts[y] for each y in uIdx[q..end) (addresses in locals $q and $end), four at a time;
- * with `list`, also lists y in touched on its first count (locals $v, $y, $n, $touched).
- */
-const addSegment = (inc: string, list = false) => {
-  const one = (at: number) => list
-    ? `(local.set $y (i32.load offset=${at} (local.get $q)))
-        (local.set $c (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
-        (local.set $v (i32.load (local.get $c)))
-        (i32.store (local.get $c) (i32.add (local.get $v) ${inc}))
-        (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $y))
-        (local.set $n (i32.add (local.get $n) (i32.eqz (local.get $v))))`
-    : `(local.set $c (i32.add (local.get $counts) (i32.shl (i32.load offset=${at} (local.get $q)) (i32.const 2))))
-        (i32.store (local.get $c) (i32.add (i32.load (local.get $c)) ${inc}))`;
-  return `(block $quadsDone (loop $quads
-        (br_if $quadsDone (i32.gt_u (i32.add (local.get $q) (i32.const 16)) (local.get $end)))
-        ${one(0)} ${one(4)} ${one(8)} ${one(12)}
-        (local.set $q (i32.add (local.get $q) (i32.const 16)))
-        (br $quads)))
-      (block $rowDone (loop $row
-        (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
-        ${one(0)}
-        (local.set $q (i32.add (local.get $q) (i32.const 4)))
-        (br $row)))`;
-};
-
-/**
- * Loops over the entries [p, pEnd) of a movie x, 12 bytes each: (user u, end of u's train segment, end of
- * its test segment); the segments start at starts[u] and mids[u]. `body` sees $u, $q and $end.
- */
-const forEntries = (train: string, test: string) => `(block $done (loop $entry
-      (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
-      (local.set $u (i32.shl (i32.load (local.get $p)) (i32.const 2)))
-      (local.set $q (i32.load (i32.add (local.get $starts) (local.get $u))))
-      (local.set $end (i32.load offset=4 (local.get $p)))
-      ${train}
-      (local.set $q (i32.load (i32.add (local.get $mids) (local.get $u))))
-      (local.set $end (i32.load offset=8 (local.get $p)))
-      ${test}
-      (local.set $p (i32.add (local.get $p) (i32.const 12)))
-      (br $entry)))`;
-
-/**
- * scanAll's test of the quad at y for one fit (its locals suffixed), with `counts` the quad's counts (v128)
- * and `count` one lane's count from $word.
- */
-const scanQuad = (counts: string, count: string, fit: string) => `
-      (local.set $e (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_u ${counts}) (f32x4.splat (local.get $axR${fit})))
-        (v128.load (i32.add (local.get $b${fit}) (i32.shl (local.get $y) (i32.const 2))))))
-      (local.set $toY (i32x4.bitmask (f32x4.ge (local.get $e) (v128.load (i32.add (local.get $thr${fit}) (i32.shl (local.get $y) (i32.const 2)))))))
-      (local.set $toX (i32x4.bitmask (f32x4.ge (local.get $e) (f32x4.splat (local.get $bar${fit})))))
-      (local.set $lanes (i32.or (local.get $toY) (local.get $toX)))
-      (block $listed (loop $next
-        (br_if $listed (i32.eqz (local.get $lanes)))
-        (local.set $lane (i32.ctz (local.get $lanes)))
-        (local.set $out${fit} (call $emit (local.get $out${fit}) (local.get $pass${fit}) (local.get $passV${fit}) (i32.add (local.get $y) (local.get $lane))
-          (i32.or (i32.and (i32.shr_u (local.get $toY) (local.get $lane)) (i32.const 1))
-            (i32.shl (i32.and (i32.shr_u (local.get $toX) (local.get $lane)) (i32.const 1)) (i32.const 1)))
-          (f64.convert_i32_u ${count.replace("$word", "(i32.load (i32.add (local.get $at) (i32.shl (local.get $lane) (i32.const 2))))")})))
-        (local.set $lanes (i32.and (local.get $lanes) (i32.sub (local.get $lanes) (i32.const 1))))
-        (br $next)))`;
-
 const WAT = `(module
   (memory (import "env" "memory") 1 65536 shared)
 
-  ;; counts[y] += incT for every y in the train segments of entries [p, pEnd), += incS in their test
-  ;; segments (skipped when incS is 0)
-  (func (export "countAll") (param $p i32) (param $pEnd i32) (param $starts i32) (param $mids i32) (param $counts i32) (param $incT i32) (param $incS i32)
-    (local $u i32) (local $q i32) (local $end i32) (local $c i32)
-    ${forEntries(addSegment("(local.get $incT)"), `(if (local.get $incS) (then ${addSegment("(local.get $incS)")}))`)})
-
-  ;; countAll (incS > 0), also listing each y in touched on its first count after the n listed so far;
-  ;; returns how many are listed
-  (func (export "countList") (param $p i32) (param $pEnd i32) (param $starts i32) (param $mids i32) (param $counts i32) (param $incT i32) (param $incS i32) (param $touched i32) (param $n i32) (result i32)
-    (local $u i32) (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v i32)
-    ${forEntries(addSegment("(local.get $incT)", true), addSegment("(local.get $incS)", true))}
-    (local.get $n))
-
-  ;; countList with f64 sums over train segments: each entry's user u adds invD[u]
-  (func (export "sumList") (param $p i32) (param $pEnd i32) (param $starts i32) (param $invD i32) (param $sums i32) (param $touched i32) (result i32)
-    (local $u i32) (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v f64) (local $w f64) (local $n i32)
+  ;; counts[y] += 1 for every y in the segments of entries [p, pEnd)
+  (func (export "countAll") (param $p i32) (param $pEnd i32) (param $counts i32)
+    (local $q i32) (local $end i32) (local $c i32)
     (block $done (loop $entry
       (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
-      (local.set $u (i32.shl (i32.load (local.get $p)) (i32.const 2)))
-      (local.set $q (i32.load (i32.add (local.get $starts) (local.get $u))))
+      (local.set $q (i32.load (local.get $p)))
       (local.set $end (i32.load offset=4 (local.get $p)))
-      (local.set $w (f64.load (i32.add (local.get $invD) (i32.shl (local.get $u) (i32.const 1)))))
+      (block $rowDone (loop $row
+        (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $c (i32.add (local.get $counts) (i32.shl (i32.load (local.get $q)) (i32.const 2))))
+        (i32.store (local.get $c) (i32.add (i32.load (local.get $c)) (i32.const 1)))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (br $row)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $entry))))
+
+  ;; countAll, also listing each y in touched on its first count; returns how many
+  (func (export "countList") (param $p i32) (param $pEnd i32) (param $counts i32) (param $touched i32) (result i32)
+    (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v i32) (local $n i32)
+    (block $done (loop $entry
+      (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
+      (local.set $q (i32.load (local.get $p)))
+      (local.set $end (i32.load offset=4 (local.get $p)))
+      (block $rowDone (loop $row
+        (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $y (i32.load (local.get $q)))
+        (local.set $c (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
+        (local.set $v (i32.load (local.get $c)))
+        (i32.store (local.get $c) (i32.add (local.get $v) (i32.const 1)))
+        (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $y))
+        (local.set $n (i32.add (local.get $n) (i32.eqz (local.get $v))))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (br $row)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br $entry)))
+    (local.get $n))
+
+  ;; countList with f64 sums: each user (users[], parallel to the entries) adds invD[user]
+  (func (export "sumList") (param $p i32) (param $pEnd i32) (param $users i32) (param $invD i32) (param $sums i32) (param $touched i32) (result i32)
+    (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v f64) (local $w f64) (local $n i32)
+    (block $done (loop $entry
+      (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
+      (local.set $q (i32.load (local.get $p)))
+      (local.set $end (i32.load offset=4 (local.get $p)))
+      (local.set $w (f64.load (i32.add (local.get $invD) (i32.shl (i32.load (local.get $users)) (i32.const 3)))))
       (block $rowDone (loop $row
         (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
         (local.set $y (i32.load (local.get $q)))
@@ -104,7 +64,8 @@ const WAT = `(module
         (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
         (local.set $q (i32.add (local.get $q) (i32.const 4)))
         (br $row)))
-      (local.set $p (i32.add (local.get $p) (i32.const 12)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (local.set $users (i32.add (local.get $users) (i32.const 4)))
       (br $entry)))
     (local.get $n))
 
@@ -117,23 +78,22 @@ const WAT = `(module
         (i32.add (local.get $out) (i32.const 4)))
       (else (local.get $out))))
 
-  ;; Cosine's candidates y in [0, n): with count = (counts[y] >> shift) & mask (two fits' counts share a
-  ;; word) and e = count * axR * b[y] (an upper bound of the weight, raised by axR's margin), lists y * 4 + 1
-  ;; if e >= thr[y] (offer x to y), + 2 if e >= bar (offer y to x), with the count in passV (f64); zeroes
-  ;; the counts it reads when clear is 1. Four at a time: thr and bar must be > 0, so that zero counts never pass.
+  ;; Cosine's candidates y in [0, n): with e = counts[y] * axR * b[y] (an upper bound of the weight,
+  ;; raised by axR's margin), lists y * 4 + 1 if e >= thr[y] (offer x to y), + 2 if e >= bar (offer y to x),
+  ;; with the count in passV (f64); zeroes the counts it reads. Four at a time: thr and bar must be > 0,
+  ;; so that zero counts never pass.
   ;; counts, b and thr are padded to a multiple of 4. Returns how many pairs it listed.
-  (func (export "scanAll") (param $n i32) (param $counts i32) (param $shift i32) (param $mask i32) (param $clear i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
+  (func (export "scanAll") (param $n i32) (param $counts i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
     (local $y i32) (local $at i32) (local $v v128) (local $e v128) (local $toY i32) (local $toX i32) (local $lanes i32) (local $lane i32) (local $out i32)
-    (local $axs v128) (local $bars v128) (local $masks v128)
+    (local $axs v128) (local $bars v128)
     (local.set $axs (f32x4.splat (local.get $axR)))
     (local.set $bars (f32x4.splat (local.get $bar)))
-    (local.set $masks (i32x4.splat (local.get $mask)))
     (local.set $out (local.get $pass))
     (block $done (loop $quad
       (br_if $done (i32.ge_u (local.get $y) (local.get $n)))
       (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
       (local.set $v (v128.load (local.get $at)))
-      (local.set $e (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_u (v128.and (i32x4.shr_u (local.get $v) (local.get $shift)) (local.get $masks))) (local.get $axs))
+      (local.set $e (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_u (local.get $v)) (local.get $axs))
         (v128.load (i32.add (local.get $b) (i32.shl (local.get $y) (i32.const 2))))))
       (local.set $toY (i32x4.bitmask (f32x4.ge (local.get $e) (v128.load (i32.add (local.get $thr) (i32.shl (local.get $y) (i32.const 2)))))))
       (local.set $toX (i32x4.bitmask (f32x4.ge (local.get $e) (local.get $bars))))
@@ -145,46 +105,24 @@ const WAT = `(module
         (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (i32.add (local.get $y) (local.get $lane))
           (i32.or (i32.and (i32.shr_u (local.get $toY) (local.get $lane)) (i32.const 1))
             (i32.shl (i32.and (i32.shr_u (local.get $toX) (local.get $lane)) (i32.const 1)) (i32.const 1)))
-          (f64.convert_i32_u (i32.and (i32.shr_u (i32.load (i32.add (local.get $at) (i32.shl (local.get $lane) (i32.const 2)))) (local.get $shift)) (local.get $mask)))))
+          (f64.convert_i32_u (i32.load (i32.add (local.get $at) (i32.shl (local.get $lane) (i32.const 2)))))))
         (local.set $lanes (i32.and (local.get $lanes) (i32.sub (local.get $lanes) (i32.const 1))))
         (br $next)))
-      (if (i32.and (local.get $clear) (v128.any_true (local.get $v))) (then (v128.store (local.get $at) (v128.const i32x4 0 0 0 0))))
+      (if (v128.any_true (local.get $v)) (then (v128.store (local.get $at) (v128.const i32x4 0 0 0 0))))
       (local.set $y (i32.add (local.get $y) (i32.const 4)))
       (br $quad)))
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
 
-  ;; scanAll for two fits packed in counts (shift 16 for the first, mask 0xffff for the second), in one
-  ;; sweep that clears the counts; each fit has its b, thr, axR, bar and lists. Returns both list lengths.
-  (func (export "scanBoth") (param $n i32) (param $counts i32)
-    (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32)
-    (param $b2 i32) (param $thr2 i32) (param $axR2 f32) (param $bar2 f32) (param $pass2 i32) (param $passV2 i32) (result i32 i32)
-    (local $y i32) (local $at i32) (local $v v128) (local $e v128) (local $toY i32) (local $toX i32) (local $lanes i32) (local $lane i32)
-    (local $out i32) (local $out2 i32) (local $masks v128)
-    (local.set $masks (i32x4.splat (i32.const 0xffff)))
-    (local.set $out (local.get $pass))
-    (local.set $out2 (local.get $pass2))
-    (block $done (loop $quad
-      (br_if $done (i32.ge_u (local.get $y) (local.get $n)))
-      (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
-      (local.set $v (v128.load (local.get $at)))
-      ${scanQuad("(i32x4.shr_u (local.get $v) (i32.const 16))", "(i32.shr_u $word (i32.const 16))", "")}
-      ${scanQuad("(v128.and (local.get $v) (local.get $masks))", "(i32.and $word (i32.const 0xffff))", "2")}
-      (if (v128.any_true (local.get $v)) (then (v128.store (local.get $at) (v128.const i32x4 0 0 0 0))))
-      (local.set $y (i32.add (local.get $y) (i32.const 4)))
-      (br $quad)))
-    (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2))
-    (i32.shr_u (i32.sub (local.get $out2) (local.get $pass2)) (i32.const 2)))
-
   ;; scanAll for the candidates listed in touched[0..n), one at a time
-  (func (export "scanList") (param $n i32) (param $touched i32) (param $counts i32) (param $shift i32) (param $mask i32) (param $clear i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
+  (func (export "scanList") (param $n i32) (param $touched i32) (param $counts i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
     (local $i i32) (local $y i32) (local $at i32) (local $v i32) (local $e f32) (local $out i32)
     (local.set $out (local.get $pass))
     (block $done (loop $candidate
       (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
       (local.set $y (i32.load (i32.add (local.get $touched) (i32.shl (local.get $i) (i32.const 2)))))
       (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
-      (local.set $v (i32.and (i32.shr_u (i32.load (local.get $at)) (local.get $shift)) (local.get $mask)))
-      (if (local.get $clear) (then (i32.store (local.get $at) (i32.const 0))))
+      (local.set $v (i32.load (local.get $at)))
+      (i32.store (local.get $at) (i32.const 0))
       (local.set $e (f32.mul (f32.mul (f32.convert_i32_u (local.get $v))
         (local.get $axR)) (f32.load (i32.add (local.get $b) (i32.shl (local.get $y) (i32.const 2))))))
       (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (local.get $y)
@@ -241,13 +179,11 @@ const WAT = `(module
 )`;
 
 export interface Kernel {
-  countAll(p: number, pEnd: number, starts: number, mids: number, counts: number, incT: number, incS: number): void;
-  countList(p: number, pEnd: number, starts: number, mids: number, counts: number, incT: number, incS: number, touched: number, n: number): number;
-  sumList(p: number, pEnd: number, starts: number, invD: number, sums: number, touched: number): number;
-  scanAll(n: number, counts: number, shift: number, mask: number, clear: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
-  scanBoth(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number,
-    b2: number, thr2: number, axR2: number, bar2: number, pass2: number, passV2: number): [number, number];
-  scanList(n: number, touched: number, counts: number, shift: number, mask: number, clear: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
+  countAll(p: number, pEnd: number, counts: number): void;
+  countList(p: number, pEnd: number, counts: number, touched: number): number;
+  sumList(p: number, pEnd: number, users: number, invD: number, sums: number, touched: number): number;
+  scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
+  scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
   accumulate(h: number, hEnd: number, indptr: number, indices: number, sims: number, score: number, touched: number): number;
 }

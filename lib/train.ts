@@ -5,7 +5,7 @@ import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
 import { type FileInfo, type Movies, MovieLensFormatError, type Progress, readMovieLens } from "./ingest";
 import type { Manifest, Model } from "./model-io";
-import { type Neighbours, nearestNeighbours, nearestNeighboursBoth } from "./neighbours";
+import { type Neighbours, nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams, similarityParams } from "./params";
 import { popularOrder } from "./recommend";
 import { type Encoding, encode, likedOf, sampleUsers, splitRatings } from "./split";
@@ -76,9 +76,10 @@ export async function train(dir: string, options: Partial<Params> = {}, trainOpt
   const params = resolveParams(options);
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
-  const { neighbours, served } = await fitBoth(data, params, run, trainOptions.refit);
+  const neighbours = await fitNeighbours(data.X_movies, params, run);
   const factors = params.model === "neighbours" ? undefined : await fitFactors(data.X_train, params, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, params, run, factors);
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, params, run);
   const model = assemble(data, served, params, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
   return withAls(model, params, served, factors, run);
 }
@@ -131,30 +132,10 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
 
 /** Spec step 9 with the chosen similarity, as a timed stage. */
 export function fitNeighbours(X_movies: Csr, params: Params, run: Run, name = "neighbours"): Promise<Neighbours> {
-  return run.stage(name, () => nearestNeighbours(X_movies, params.k, neighboursOptions(params, run, name)),
-    (nb) => `${fmt(nb.indices.length)} neighbours, ${similarityOf(params)}`);
+  const { k, similarity, shrink, beta, alpha, asym, k1, b } = params;
+  return run.stage(name, () => nearestNeighbours(X_movies, k, { similarity, shrink, beta, alpha, asym, k1, b, threads: run.threads, onProgress: run.onProgress?.(name) }),
+    (nb) => `${fmt(nb.indices.length)} neighbours, ${[similarity, ...similarityParams(params)].join(" ")}, k=${k}`);
 }
-
-/**
- * Spec step 9 on train for the evaluation, and the model to save: unless `refit` is false, step 13's refit,
- * whose neighbours come from the same pass over the likes (one timed stage for both).
- */
-export async function fitBoth(data: Prepared, params: Params, run: Run, refit = true): Promise<{ neighbours: Neighbours; served: Fit }> {
-  if (!refit) {
-    const neighbours = await fitNeighbours(data.X_movies, params, run);
-    return { neighbours, served: trainFit(data, neighbours) };
-  }
-  const all = await allLikes(data, run);
-  const name = "neighbours";
-  const [neighbours, served] = await run.stage(name, () => nearestNeighboursBoth(data.X_movies, all.X_movies, params.k, neighboursOptions(params, run, name)),
-    ([train, all]) => `${fmt(train.indices.length)} neighbours on train likes, ${fmt(all.indices.length)} on all likes, ${similarityOf(params)}`);
-  return { neighbours, served: { ...all, neighbours: served } };
-}
-
-const neighboursOptions = ({ similarity, shrink, beta, alpha, asym, k1, b }: Params, run: Run, name: string) =>
-  ({ similarity, shrink, beta, alpha, asym, k1, b, threads: run.threads, onProgress: run.onProgress?.(name) });
-
-const similarityOf = (params: Params) => `${[params.similarity, ...similarityParams(params)].join(" ")}, k=${params.k}`;
 
 /** Implicit ALS on X_train with the params' factors, regularization, confidence and iterations, as a timed stage. */
 export function fitFactors(X_train: Csr, params: Params, run: Run, name = "als"): Promise<Factors> {
@@ -203,14 +184,15 @@ export interface Fit {
 export const trainFit = (data: Prepared, neighbours: Neighbours): Fit =>
   ({ fit: "train", likes: data.X_train, X_movies: data.X_movies, rated: data.trainRated, neighbours });
 
-/** Spec step 13's likes and ratings: steps 7-8 again on all ratings of the sampled users (train and test), same encoding. */
-function allLikes(data: Prepared, run: Run): Promise<Omit<Fit, "neighbours">> {
+/** Spec step 13: steps 7-9 again on all ratings of the sampled users (train and test), same encoding and parameters. */
+export async function refit(data: Prepared, params: Params, run: Run): Promise<Fit> {
   const { enc, liked } = data;
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
-  return run.stage("refit csr", () => {
+  const matrices = await run.stage("refit csr", () => {
     const likes = csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked);
-    return { fit: "all" as const, likes, X_movies: normalizeRows(transpose(likes)), rated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies) };
+    return { likes, X_movies: normalizeRows(transpose(likes)), rated: csrFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies) };
   }, (r) => `X_all ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.likes.indices.length)} likes of ${fmt(r.rated.indices.length)} ratings`);
+  return { fit: "all", ...matrices, neighbours: await fitNeighbours(matrices.X_movies, params, run, "refit neighbours") };
 }
 
 /** The model to save: movie table, the served fit's neighbours and users' ratings, and the manifest with the evaluation. */

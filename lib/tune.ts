@@ -6,7 +6,7 @@ import { type ModelName, type Params, resolveParams, type SimilarityName } from 
 import { popularOrder } from "./recommend";
 import { splitRatings } from "./split";
 import {
-  assemble, evaluateTest, fitBoth, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, runOf, type TrainedModel, type TrainOptions, withAls,
+  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions, withAls,
 } from "./train";
 
 /**
@@ -213,11 +213,12 @@ export async function tune(
   const chosen = paramsOfRow(params, best);
   // the blend's neighbours are the best neighbours row's; ALS alone keeps the best neighbours for similar movies
   const nbParams = best.model === "als" && nbRows.length > 0 ? paramsOfRow(params, bestOf(nbRows)) : chosen;
-  const { neighbours, served } = await fitBoth(data, nbParams, run, trainOptions.refit);
+  const neighbours = await fitNeighbours(data.X_movies, nbParams, run);
   const factors = chosen.model === "neighbours" ? undefined : await fitFactors(data.X_train, chosen, run);
   const { metrics, baseline } = await evaluateTest(data, neighbours, chosen, run, factors);
   const saved = { ...nbParams, model: chosen.model, factors: chosen.factors, regularization: chosen.regularization,
     confidence: chosen.confidence, iterations: chosen.iterations, weight: chosen.weight };
+  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, nbParams, run);
   const model = assemble(data, served, saved, {
     evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
     tuning: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as Record<string, number | string>),

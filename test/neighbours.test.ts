@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csrFromDense, normalizeRows, transpose } from "../lib/csr";
-import { nearestNeighbours, nearestNeighboursBoth, neighboursOf, truncateNeighbours } from "../lib/neighbours";
+import { nearestNeighbours, neighboursOf, truncateNeighbours } from "../lib/neighbours";
 import { random } from "../lib/synthetic";
 import { denseNeighbours, randomLikes } from "./reference";
 
@@ -99,46 +99,6 @@ test("truncateNeighbours keeps each list's first k", async () => {
   const X = randomLikes(random(4), 50, 30, 0.2);
   const long = await nearestNeighbours(X_moviesOf(X), 20);
   assert.deepEqual(truncateNeighbours(long, 7), await nearestNeighbours(X_moviesOf(X), 7));
-});
-
-/** X and a random share of its likes (the train likes, as the split makes them). */
-function withTrain(rand: () => number, X: number[][], share: number): { train: number[][]; all: number[][] } {
-  return { train: X.map((row) => row.map((v) => (v && rand() < share ? 1 : 0))), all: X };
-}
-
-test("both fits in one pass equal each fit alone and brute force, for any thread count", async () => {
-  const rand = random(21);
-  const { train, all } = withTrain(rand, randomLikes(rand, 300, 200, 0.1), 0.6);
-  const expected = [denseNeighbours(train, 20), denseNeighbours(all, 20)];
-  for (const threads of [1, 2, 3]) {
-    const both = await nearestNeighboursBoth(X_moviesOf(train), X_moviesOf(all), 20, { threads });
-    assert.deepEqual(both, [await nearestNeighbours(X_moviesOf(train), 20, { threads }), await nearestNeighbours(X_moviesOf(all), 20, { threads })], `${threads} threads`);
-    for (const [f, nb] of both.entries()) {
-      for (let m = 0; m < 200; m++) assert.deepEqual([...neighboursOf(nb, m).indices], expected[f].indices[m], `fit ${f}, movie ${m}, ${threads} threads`);
-    }
-  }
-  const rp3beta = { similarity: "rp3beta" as const, beta: 0.3 };
-  assert.deepEqual(await nearestNeighboursBoth(X_moviesOf(train), X_moviesOf(all), 20, rp3beta),
-    [await nearestNeighbours(X_moviesOf(train), 20, rp3beta), await nearestNeighbours(X_moviesOf(all), 20, rp3beta)]);
-});
-
-test("both fits count exactly past 16 bits: movies with more than 65,535 likes", async () => {
-  // movies 0 and 1 share 68,000 likers, beyond what a packed half holds; 2 and 3 are smaller
-  const rand = random(3);
-  const X = Array.from({ length: 70_000 }, (_, u) => [1, u < 68_000 ? 1 : 0, rand() < 0.3 ? 1 : 0, rand() < 0.1 ? 1 : 0]);
-  const { train, all } = withTrain(rand, X, 0.5);
-  const both = await nearestNeighboursBoth(X_moviesOf(train), X_moviesOf(all), 2, { threads: 2 });
-  const expected = [denseNeighbours(train, 2), denseNeighbours(all, 2)];
-  for (const [f, nb] of both.entries()) {
-    for (let m = 0; m < 4; m++) {
-      assert.deepEqual([...neighboursOf(nb, m).indices], expected[f].indices[m], `fit ${f}, movie ${m}`);
-      assert.deepEqual([...neighboursOf(nb, m).sims], expected[f].sims[m], `sims, fit ${f}, movie ${m}`);
-    }
-  }
-});
-
-test("both fits need X_train's likes within X_all's", async () => {
-  await assert.rejects(nearestNeighboursBoth(X_moviesOf([[1, 1], [0, 1]]), X_moviesOf([[1, 1], [1, 0]]), 1), /movie 1: X_train has likes that X_all lacks/);
 });
 
 /** Users who liked every movie but movie 0 (idf 0: they weigh nothing) and every movie (idf < 0, squared). */
