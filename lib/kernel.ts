@@ -257,6 +257,20 @@ export function sharedMemory<S extends Spec, T extends Spec>(
 const ALS_WAT = `(module
   (memory (import "env" "memory") 1 65536 shared)
 
+  ;; the dot product of the f64 vectors at x and y, fb bytes long, two lanes at a time up to pairs (fb rounded down to 16)
+  (func $dot (param $x i32) (param $y i32) (param $fb i32) (param $pairs i32) (result f64)
+    (local $a i32) (local $acc v128) (local $sum f64)
+    (block $done (loop $step
+      (br_if $done (i32.ge_u (local.get $a) (local.get $pairs)))
+      (local.set $acc (f64x2.add (local.get $acc)
+        (f64x2.mul (v128.load (i32.add (local.get $x) (local.get $a))) (v128.load (i32.add (local.get $y) (local.get $a))))))
+      (local.set $a (i32.add (local.get $a) (i32.const 16)))
+      (br $step)))
+    (local.set $sum (f64.add (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc))))
+    (if (result f64) (i32.lt_u (local.get $pairs) (local.get $fb))
+      (then (f64.add (local.get $sum) (f64.mul (f64.load (i32.add (local.get $x) (local.get $pairs))) (f64.load (i32.add (local.get $y) (local.get $pairs))))))
+      (else (local.get $sum))))
+
   ;; out += sum over the n likes q (indices at idx, data at dat) of (b * c_q + s * (c_q - 1) * (g_q . v)) g_q,
   ;; c_q = 1 + confidence * data[q], g_q the f factors at G + 8 f indices[q]
   (func (export "likes") (param $idx i32) (param $dat i32) (param $n i32) (param $G i32) (param $v i32) (param $out i32)
@@ -269,18 +283,7 @@ const ALS_WAT = `(module
       (br_if $done (i32.ge_u (local.get $idx) (local.get $end)))
       (local.set $g (i32.add (local.get $G) (i32.mul (i32.load (local.get $idx)) (local.get $fb))))
       (local.set $c (f64.add (f64.const 1) (f64.mul (local.get $confidence) (f64.load (local.get $dat)))))
-      (local.set $acc (f64x2.splat (f64.const 0)))
-      (local.set $a (i32.const 0))
-      (block $dotDone (loop $dot
-        (br_if $dotDone (i32.ge_u (local.get $a) (local.get $pairs)))
-        (local.set $acc (f64x2.add (local.get $acc)
-          (f64x2.mul (v128.load (i32.add (local.get $g) (local.get $a))) (v128.load (i32.add (local.get $v) (local.get $a))))))
-        (local.set $a (i32.add (local.get $a) (i32.const 16)))
-        (br $dot)))
-      (local.set $w (f64.add (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc))))
-      (if (i32.lt_u (local.get $pairs) (local.get $fb)) (then
-        (local.set $w (f64.add (local.get $w)
-          (f64.mul (f64.load (i32.add (local.get $g) (local.get $pairs))) (f64.load (i32.add (local.get $v) (local.get $pairs))))))))
+      (local.set $w (call $dot (local.get $g) (local.get $v) (local.get $fb) (local.get $pairs)))
       (local.set $w (f64.add (f64.mul (local.get $b) (local.get $c))
         (f64.mul (f64.mul (local.get $s) (f64.sub (local.get $c) (f64.const 1))) (local.get $w))))
       (local.set $acc (f64x2.splat (local.get $w)))
@@ -300,25 +303,13 @@ const ALS_WAT = `(module
 
   ;; out = s * M v, M f x f row-major
   (func (export "gemv") (param $M i32) (param $v i32) (param $out i32) (param $f i32) (param $s f64)
-    (local $fb i32) (local $pairs i32) (local $end i32) (local $a i32) (local $acc v128) (local $sum f64)
+    (local $fb i32) (local $pairs i32) (local $end i32)
     (local.set $fb (i32.shl (local.get $f) (i32.const 3)))
     (local.set $pairs (i32.and (local.get $fb) (i32.const -16)))
     (local.set $end (i32.add (local.get $out) (local.get $fb)))
     (block $done (loop $row
       (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
-      (local.set $acc (f64x2.splat (f64.const 0)))
-      (local.set $a (i32.const 0))
-      (block $dotDone (loop $dot
-        (br_if $dotDone (i32.ge_u (local.get $a) (local.get $pairs)))
-        (local.set $acc (f64x2.add (local.get $acc)
-          (f64x2.mul (v128.load (i32.add (local.get $M) (local.get $a))) (v128.load (i32.add (local.get $v) (local.get $a))))))
-        (local.set $a (i32.add (local.get $a) (i32.const 16)))
-        (br $dot)))
-      (local.set $sum (f64.add (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc))))
-      (if (i32.lt_u (local.get $pairs) (local.get $fb)) (then
-        (local.set $sum (f64.add (local.get $sum)
-          (f64.mul (f64.load (i32.add (local.get $M) (local.get $pairs))) (f64.load (i32.add (local.get $v) (local.get $pairs))))))))
-      (f64.store (local.get $out) (f64.mul (local.get $s) (local.get $sum)))
+      (f64.store (local.get $out) (f64.mul (local.get $s) (call $dot (local.get $M) (local.get $v) (local.get $fb) (local.get $pairs))))
       (local.set $M (i32.add (local.get $M) (local.get $fb)))
       (local.set $out (i32.add (local.get $out) (i32.const 8)))
       (br $row))))

@@ -3,7 +3,7 @@ import { type Factors, fitAls } from "./als";
 import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
 import { evaluateRanking, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
-import { type FileInfo, type Movies, MovieLensFormatError, type Progress, readMovieLens } from "./ingest";
+import { type FileInfo, ingest, type Movies, MovieLensFormatError, type Progress } from "./ingest";
 import type { Manifest, Model } from "./model-io";
 import { type Neighbours, nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams, similarityParams } from "./params";
@@ -86,7 +86,7 @@ export async function train(dir: string, options: Partial<Params> = {}, trainOpt
 
 /** Spec steps 1-8: ingest, genres, merge, sample, liked, split, encode, X_train and X_movies. */
 export async function prepare(dir: string, params: Params, run: Run): Promise<Prepared> {
-  const input = await run.stage("ingest", () => readMovieLens(dir, run.onProgress?.("ingest")),
+  const input = await run.stage("ingest", () => ingest(dir, { onProgress: run.onProgress?.("ingest"), threads: run.threads }),
     (r) => `${fmt(r.ratings.userId.length)} ratings, ${fmt(r.movies.movieId.length)} movies`);
   const { movies } = input;
   const genres = await run.stage("genres", () => oneHotGenres(movies), (g) => `${g.genres.length} genres one-hot`);
@@ -118,7 +118,7 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
   if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));
   return {
-    files: input.files,
+    files: await input.files, // hashed on a thread of its own meanwhile, while the stages above leave a core idle
     movies,
     counts: {
       ratings: input.ratings.userId.length, movies: movies.movieId.length, genres: genres.genres.length,

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { solveTask } from "./als";
 import { rankTask } from "./evaluate";
-import { sha256Task } from "./ingest";
+import { parseChunkTask, sha256Task } from "./ingest";
 import { countTask, mergeTask } from "./neighbours";
 import type { Task } from "./workers";
 
@@ -11,6 +11,7 @@ const TASKS: Record<string, Task<never, unknown>> = {
   "neighbours.merge": mergeTask,
   "evaluate.rank": rankTask,
   "als.solve": solveTask,
+  "ingest.parse": parseChunkTask,
   "ingest.sha256": sha256Task,
 };
 

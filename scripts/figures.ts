@@ -9,11 +9,11 @@ import { type Model, loadModel, saveModel } from "../lib/model-io";
 import { resolveParams } from "../lib/params";
 import { recommendForUser, similarTo } from "../lib/recommend";
 import { indexOf } from "../lib/split";
-import { compareModels, SWEEP, sweep } from "../lib/notebook/sweep";
+import { COMPARE_GRID, compareModels, SWEEP, sweep } from "../lib/notebook/sweep";
 import { syntheticDir } from "../lib/synthetic";
 import { comparisonTable, historyTable, moviesTable, oneHotTable, recommendationsTable, tableHtml } from "../lib/notebook/tables";
 import { train } from "../lib/train";
-import { DEFAULT_GRID, tune } from "../lib/tune";
+import { tune } from "../lib/tune";
 import { openChromium } from "./chromium";
 import { ROOT } from "./jupyter";
 
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   console.log(`user ${userId}, movie ${movieId} (${title}); sweeping n and k`);
   const byN = await sweep(dir, params, "n", SWEEP.n), byK = await sweep(dir, params, "k", SWEEP.k);
   console.log("tuning the similarities on the validation split");
-  const comparison = await compareModels(dir, params, (await tune(dir, params, DEFAULT_GRID)).rows);
+  const comparison = await compareModels(dir, params, (await tune(dir, params, COMPARE_GRID)).rows);
 
   const shots: [file: string, html: string, style?: string][] = [
     ["genres-before.png", tableHtml(moviesTable(movies), "movies.csv: genres as one field", { total: movies.movieId.length })],

@@ -1,12 +1,14 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { MAX_LINE, MovieLensFormatError, readMovies, readRatings } from "../lib/ingest";
+import { ingest, MAX_LINE, MovieLensFormatError, readMovieLens, readMovies, readRatings } from "../lib/ingest";
 import { mergeRatings, oneHotGenres } from "../lib/features";
 import { likedOf } from "../lib/split";
+import { syntheticDir } from "../lib/synthetic";
 
 const dir = mkdtempSync(path.join(tmpdir(), "ingest-"));
 const write = (name: string, text: string | Buffer) => {
@@ -22,7 +24,22 @@ test("ratings: BOM, CRLF, no final newline, decimals and integers", async () => 
   assert.deepEqual([...ratings.movieId], [31, 1029, 168252]);
   assert.deepEqual([...ratings.rating], [2.5, 3, 5]);
   assert.equal(info.bytes, Buffer.byteLength("\ufeffuserId,movieId,rating,timestamp\r\n1,31,2.5,1260759144\r\n1,1029,3,1260759179\r\n700,168252,5.0,1"));
-  assert.match(info.sha256, /^[0-9a-f]{64}$/);
+  assert.equal(info.sha256, createHash("sha256").update(readFileSync(file)).digest("hex"));
+});
+
+test("ingest returns before the SHA-256 of ratings.csv is taken; files then resolves to both files' digests", async () => {
+  const data = path.join(dir, "ingest-dir");
+  mkdirSync(data);
+  writeFileSync(path.join(data, "ratings.csv"), "userId,movieId,rating,timestamp\n1,2,3.5,4\n5,6,0.5,7\n");
+  writeFileSync(path.join(data, "movies.csv"), "movieId,title,genres\n2,A,Drama\n6,B,Comedy\n");
+  const input = await ingest(data, { threads: 2 });
+  assert.deepEqual([...input.ratings.movieId], [2, 6]);
+  const digest = (name: string) => createHash("sha256").update(readFileSync(path.join(data, name))).digest("hex");
+  assert.deepEqual(await input.files, [
+    { file: "ratings.csv", bytes: 52, sha256: digest("ratings.csv") },
+    { file: "movies.csv", bytes: 42, sha256: digest("movies.csv") },
+  ]);
+  assert.deepEqual((await readMovieLens(data, { threads: 1 })).files, await input.files);
 });
 
 test("ratings: lines across read chunks and a trailing newline", async () => {
@@ -64,6 +81,92 @@ test("ratings: errors name the file, the line and what is wrong", async () => {
 test("ratings: blank lines at the end are fine", async () => {
   const { ratings } = await readRatings(write("r2.csv", "userId,movieId,rating,timestamp\n1,2,4,10\n\n\n"));
   assert.equal(ratings.userId.length, 1);
+});
+
+/** readRatings on 1 thread and on `threads`: the same columns, or the same error. */
+async function sameOnThreads(file: string, threads: number[]): Promise<void> {
+  const one = await readRatings(file, { threads: 1 }).catch((e: Error) => e);
+  for (const t of threads) {
+    const many = await readRatings(file, { threads: t }).catch((e: Error) => e);
+    if (one instanceof Error || many instanceof Error) {
+      assert.equal(String(many), String(one), `${path.basename(file)} on ${t} threads`);
+      continue;
+    }
+    for (const column of ["userId", "movieId", "rating"] as const) assert.deepEqual(many.ratings[column], one.ratings[column], `${column} on ${t} threads`);
+    assert.deepEqual(many.info, one.info);
+  }
+}
+
+test("ratings on several threads: the same columns as on one, synthetic data and ml-latest-small", async () => {
+  const small = path.join(await syntheticDir("small"), "ratings.csv");
+  await sameOnThreads(small, [2, 3, 7]);
+  const { ratings } = await readRatings(small, { threads: 3 });
+  assert.equal(ratings.userId.length, 120_000);
+});
+
+const latestSmall = path.join(__dirname, "..", "..", "..", "shared", "data", "ml-latest-small", "ratings.csv");
+test("ratings on several threads: ml-latest-small (needs ../shared)", { skip: !existsSync(latestSmall) && "../shared/data/ml-latest-small is absent" }, async () => {
+  await sameOnThreads(latestSmall, [2, 5]);
+  const { ratings } = await readRatings(latestSmall, { threads: 2 });
+  assert.equal(ratings.userId.length, 100_836);
+  assert.deepEqual([ratings.userId[100_835], ratings.movieId[100_835], ratings.rating[100_835]], [610, 170875, 3]);
+});
+
+// Two halves of the data, X then Y: on 2 threads the cut aims at the middle of the data, header + floor(|X + Y| / 2).
+const HEADER = "userId,movieId,rating,timestamp\r\n";
+const halves = (x: string[], y: string[]) => HEADER + x.join("") + y.join("");
+const X = Array.from({ length: 50 }, (_, i) => `${i + 1},${100 + i},${(i % 10) / 2 + 0.5},1000000${String(i).padStart(3, "0")}\r\n`);
+
+test("ratings on 2 threads: a cut just after a newline, and a cut between CR and LF", async () => {
+  // |Y| = |X|: the middle is just after X's last newline.
+  const atNewline = write("cut-newline.csv", halves(X, X.map((l) => l.replace(/^\d+/, "9"))));
+  await sameOnThreads(atNewline, [2]);
+  assert.equal((await readRatings(atNewline, { threads: 2 })).ratings.userId[50], 9);
+  // |Y| = |X| - 2: the middle is X's last LF, just after its CR.
+  const y = X.map((l, i) => (i === 0 ? l.replace("1000000000", "10000000") : l));
+  const text = halves(X, y);
+  assert.equal(text[HEADER.length + Math.floor((text.length - HEADER.length) / 2) - 1], "\r");
+  const inCrlf = write("cut-crlf.csv", text);
+  await sameOnThreads(inCrlf, [2, 3]);
+  const { ratings } = await readRatings(inCrlf, { threads: 2 });
+  assert.equal(ratings.userId.length, 100);
+  assert.deepEqual([...ratings.movieId.subarray(48, 52)], [148, 149, 100, 101]);
+});
+
+test("ratings on several threads: an error in a later chunk names its line; the first error in the file wins", async () => {
+  const bad = (lines: string[], at: number, line: string) => lines.map((l, i) => (i === at ? line : l));
+  const late = write("late.csv", halves(X, bad(X, 40, "7,8,9.5,10\r\n")));
+  for (const threads of [1, 2, 3]) await assert.rejects(readRatings(late, { threads }), /late\.csv:92: rating 9\.5 is outside 0\.5\.\.5$/);
+  const two = write("two.csv", halves(bad(X, 3, "1,2\r\n"), bad(X, 40, "x,2,3,4\r\n")));
+  for (const threads of [1, 2, 3]) await assert.rejects(readRatings(two, { threads }), /two\.csv:5: expected 4 fields .*got 2: "1,2"$/);
+  // A blank line at the end of the first half, ratings after it in the second; and one followed only by blank lines.
+  const blank = write("blank.csv", halves(bad(X, 49, "\r\n"), X));
+  for (const threads of [1, 2, 3]) await assert.rejects(readRatings(blank, { threads }), /blank\.csv:51: blank line before more ratings$/);
+  const blankThenBad = write("blank-bad.csv", halves(bad(X, 49, "\r\n"), bad(X, 0, "1,2,3\r\n")));
+  for (const threads of [1, 2]) await assert.rejects(readRatings(blankThenBad, { threads }), /blank-bad\.csv:52: expected 4 fields/);
+  const trailing = write("trailing.csv", halves(X, X.map(() => "\r\n")));
+  await sameOnThreads(trailing, [2, 3]);
+  const long = write("long-late.csv", halves(X, bad(X, 45, `1,2,3,${"4".repeat(MAX_LINE)}\r\n`)));
+  for (const threads of [1, 2, 3]) await assert.rejects(readRatings(long, { threads }), new RegExp(`long-late\\.csv:97: line longer than ${MAX_LINE} bytes, starting "1,2,3,4{34}"$`));
+});
+
+test("ratings: short lines at the end of a chunk, where the room estimated from samples of its lines runs out", async () => {
+  const long = Array.from({ length: 10_000 }, (_, i) => `${i},${i},4,${"1".repeat(300)}\n`);
+  const short = Array.from({ length: 10_000 }, (_, i) => `${i % 9},${i % 7},${(i % 10) / 2 + 0.5},${i % 5}\n`);
+  const file = write("outgrow.csv", `userId,movieId,rating,timestamp\n${long.join("")}${short.join("")}`);
+  await sameOnThreads(file, [2, 3]);
+  const { ratings } = await readRatings(file, { threads: 1 });
+  assert.equal(ratings.userId.length, 20_000);
+  assert.deepEqual([ratings.userId[19_999], ratings.movieId[19_999], ratings.rating[19_999]], [9_999 % 9, 9_999 % 7, 5]);
+});
+
+test("ratings on more threads than lines: tiny files, no final newline, nothing after the header", async () => {
+  const tiny = write("tiny.csv", "userId,movieId,rating,timestamp\n1,2,3.5,4\n5,6,0.5,7");
+  await sameOnThreads(tiny, [2, 8]);
+  assert.deepEqual([...(await readRatings(tiny, { threads: 8 })).ratings.rating], [3.5, 0.5]);
+  for (const [name, text] of [["h1.csv", "userId,movieId,rating,timestamp"], ["h2.csv", "userId,movieId,rating,timestamp\n"], ["h3.csv", "userId,movieId,rating,timestamp\r\n\r\n\n"]]) {
+    await assert.rejects(readRatings(write(name, text), { threads: 4 }), new RegExp(`${name.replace(".", "\\.")}: no ratings after the header$`));
+  }
 });
 
 test("movies: quoted titles with commas, quotes and CRLF; genres one-hot sorted by name", async () => {

@@ -1,6 +1,6 @@
 import { describeModel, type Params, resolveParams } from "../params";
 import { train } from "../train";
-import { paramsOfRow, type TuningRow } from "../tune";
+import { type Grid, paramsOfRow, type TuningRow } from "../tune";
 
 /** The values of `n` and of `k` that notebook 6 and the README's metrics chart sweep. */
 export const SWEEP = { n: [1, 5, 10, 20, 50], k: [10, 25, 50, 100, 200] };
@@ -21,6 +21,26 @@ export async function sweep(dir: string, params: Partial<Params>, parameter: "n"
   }
   return rows;
 }
+
+/**
+ * The grid notebook 6 tunes: every similarity and ALS at a few values around what DEFAULT_GRID chooses
+ * on real data (docs/models.md), so the whole comparison runs in minutes; `tune` has the full grid.
+ */
+export const COMPARE_GRID: Grid = {
+  similarity: ["cosine", "rp3beta", "asym", "tfidf", "bm25"],
+  shrink: [0, 50],
+  beta: [0.2, 0.4],
+  alpha: [0.75, 1],
+  asym: [0.7],
+  k1: [1.2, 5],
+  b: [0.25],
+  k: [50, 200, 500],
+  factors: [64],
+  regularization: [70, 100],
+  confidence: [10, 30],
+  iterations: [15],
+  weight: [0.5, 0.85],
+};
 
 /** One line of the model comparison: a method, its setting and its test metrics. */
 export interface ComparisonRow {

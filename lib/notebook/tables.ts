@@ -120,14 +120,14 @@ export function metricsTable(metrics: Record<string, number>, baseline: Record<s
 
 /** A metrics sweep: the parameter, then each metric for the model and for popularity. */
 export function sweepTable(rows: SweepRow[], parameter: string): DataFrame {
-  const names = ["precision", "recall", "ndcg", "hitrate", "coverage"];
+  const names = ["precision", "recall", "ndcg", "hitrate", "map", "mrr", "coverage"];
   return table([parameter, ...names.flatMap((m) => [m, `${m} (popularity)`])],
     rows.map((r) => [r.value, ...names.flatMap((m) => [r.metrics[m], r.baseline[m]])]));
 }
 
 /** The similarity comparison: each method's test metrics. */
 export function comparisonTable(rows: ComparisonRow[]): DataFrame {
-  const names = ["precision", "recall", "ndcg", "hitrate", "coverage"];
+  const names = ["precision", "recall", "ndcg", "hitrate", "map", "mrr", "coverage"];
   return table(["method", "setting", ...names], rows.map((r) => [r.method, r.setting, ...names.map((m) => r.metrics[m])]));
 }
 
