@@ -51,8 +51,20 @@ export function runOf({ onStage, onProgress, threads = defaultThreads() }: Train
 
 export const fmt = (x: number) => x.toLocaleString("en-US");
 
-// The classes of a rating (liked + 2 * test) as mask bits, to pick the ratings of each matrix.
-const TRAIN_DISLIKE = 1 << 0, TRAIN_LIKE = 1 << 1, TEST_DISLIKE = 1 << 2, TEST_LIKE = 1 << 3;
+// The classes of a rating (liked + 2 * held out) as mask bits, to pick the ratings of each matrix.
+const KEPT_DISLIKE = 1 << 0, KEPT_LIKE = 1 << 1, HELD_DISLIKE = 1 << 2, HELD_LIKE = 1 << 3;
+
+/**
+ * The users x movies matrices of a split, in one pass over the ratings by class: the likes kept (to fit)
+ * and held out (to score), the ratings kept, and with `all` every like and every rating (the refit's).
+ */
+export function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, liked: Uint8Array, heldOut: Uint8Array, all: boolean) {
+  const classes = new Uint8Array(liked.length);
+  for (let i = 0; i < classes.length; i++) classes[i] = liked[i] | (heldOut[i] << 1);
+  const masks = [KEPT_LIKE, HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE, ...(all ? [KEPT_LIKE | HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE | HELD_LIKE | HELD_DISLIKE] : [])];
+  const [keptLikes, heldLikes, keptRated, allLikes, allRated] = csrsFromEntries(userEnc, movieEnc, nUsers, nMovies, classes, masks);
+  return { keptLikes, heldLikes, keptRated, allLikes: all ? allLikes : undefined, allRated: all ? allRated : undefined };
+}
 
 /** The data after spec steps 1-8, and per rating what the split and the encoding made of it. */
 export interface Prepared {
@@ -107,13 +119,8 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
   const enc = await run.stage("encode", () => encode(ratings), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
   const matrices = await run.stage("csr", () => {
-    // one pass fills every matrix, by each rating's class: liked + 2 * test
-    const classes = new Uint8Array(liked.length);
-    for (let i = 0; i < classes.length; i++) classes[i] = liked[i] | (isTest[i] << 1);
-    const [X_train, X_test, trainRated, X_all, allRated] = csrsFromEntries(enc.userEnc, enc.movieEnc, nUsers, nMovies, classes, [
-      TRAIN_LIKE, TEST_LIKE, TRAIN_LIKE | TRAIN_DISLIKE, TRAIN_LIKE | TEST_LIKE, TRAIN_LIKE | TRAIN_DISLIKE | TEST_LIKE | TEST_DISLIKE,
-    ]);
-    return { X_train, X_movies: normalizeRows(transpose(X_train)), X_test, trainRated, X_all, allRated };
+    const m = splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked, isTest, true);
+    return { X_train: m.keptLikes, X_movies: normalizeRows(transpose(m.keptLikes)), X_test: m.heldLikes, trainRated: m.keptRated, X_all: m.allLikes!, allRated: m.allRated! };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
   if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));
   return {

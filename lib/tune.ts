@@ -1,4 +1,4 @@
-import { type Csr, csrFromEntries, normalizeRows, transpose } from "./csr";
+import { type Csr, normalizeRows, transpose } from "./csr";
 import type { Factors } from "./als";
 import { type EvaluationInput, evaluateRanking, evaluationUsers, type Method } from "./evaluate";
 import { type Neighbours, truncateNeighbours } from "./neighbours";
@@ -6,7 +6,7 @@ import { type ModelName, type Params, resolveParams, type SimilarityName } from 
 import { popularOrder } from "./recommend";
 import { splitRatings } from "./split";
 import {
-  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, type TrainedModel, trainFit, type TrainOptions, withAls,
+  assemble, evaluateTest, fitFactors, fitNeighbours, likesOf, prepare, type Prepared, refit, runOf, splitMatrices, type TrainedModel, trainFit, type TrainOptions, withAls,
 } from "./train";
 
 /**
@@ -109,20 +109,9 @@ export function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId
   const pick = (a: Int32Array) => Int32Array.from(rows, (i) => a[i]);
   const userEnc = pick(data.enc.userEnc), movieEnc = pick(data.enc.movieEnc);
   const isValid = splitRatings({ userId: pick(data.userId), movieId: pick(data.movieId) }, validFraction, params.seed, "valid");
-  const fitLike = new Uint8Array(rows.length), validLike = new Uint8Array(rows.length), fit = new Uint8Array(rows.length);
-  rows.forEach((i, j) => {
-    fit[j] = 1 - isValid[j];
-    fitLike[j] = data.liked[i] & fit[j];
-    validLike[j] = data.liked[i] & isValid[j];
-  });
-  const nUsers = data.enc.userIds.length, nMovies = data.enc.movieIds.length;
-  const X_fit = csrFromEntries(userEnc, movieEnc, nUsers, nMovies, fitLike);
-  return {
-    X_fit,
-    X_fitMovies: normalizeRows(transpose(X_fit)),
-    X_valid: csrFromEntries(userEnc, movieEnc, nUsers, nMovies, validLike),
-    fitRated: csrFromEntries(userEnc, movieEnc, nUsers, nMovies, fit),
-  };
+  const liked = Uint8Array.from(rows, (i) => data.liked[i]);
+  const m = splitMatrices(userEnc, movieEnc, data.enc.userIds.length, data.enc.movieIds.length, liked, isValid, false);
+  return { X_fit: m.keptLikes, X_fitMovies: normalizeRows(transpose(m.keptLikes)), X_valid: m.heldLikes, fitRated: m.keptRated };
 }
 
 /** The similarity settings of a grid, each to be tried with every k. */
