@@ -1,12 +1,34 @@
 import type { Metrics } from "./evaluate";
+import type { Neighbours } from "./neighbours";
 import { DEFAULTS, type Params, RECOMMENDED, resolveParams } from "./params";
-import { assemble, evaluateTest, fitNeighbours, prepare, refit, runOf, type TrainedModel, trainFit, type TrainOptions } from "./train";
+import {
+  assemble, evaluateTest, fitFactors, fitNeighbours, type Prepared, prepare, refit, type Run, runOf, type TrainedModel, trainFit, type TrainOptions,
+} from "./train";
 
 /** A compared setting and its test metrics; popularity's row has no params. */
 export interface ComparisonRow {
-  name: "original" | "recommended" | "popularity";
+  name: string;
   params: Params | null;
   metrics: Metrics;
+}
+
+/**
+ * Each setting fitted on train (its neighbours, and ALS's factors for ALS and the blend) and scored on
+ * test, on one split and the same users, with the popularity baseline's row last; and each one's neighbours.
+ */
+export async function compareOnTest(data: Prepared, settings: { name: string; params: Params }[], run: Run): Promise<{ rows: ComparisonRow[]; fitted: Neighbours[] }> {
+  const rows: ComparisonRow[] = [], fitted: Neighbours[] = [];
+  let baseline: Metrics | undefined;
+  for (const { name, params } of settings) {
+    const neighbours = await fitNeighbours(data.X_movies, params, run);
+    const factors = params.model === "neighbours" ? undefined : await fitFactors(data.X_train, params, run);
+    const scored = await evaluateTest(data, neighbours, params, run, factors);
+    rows.push({ name, params, metrics: scored.metrics });
+    fitted.push(neighbours);
+    baseline = scored.baseline;
+  }
+  rows.push({ name: "popularity", params: null, metrics: baseline! });
+  return { rows, fitted };
 }
 
 /**
@@ -19,17 +41,8 @@ export async function compare(dir: string, options: Partial<Params> = {}, trainO
   const recommended = resolveParams({ ...options, ...RECOMMENDED });
   const run = runOf(trainOptions);
   const data = await prepare(dir, original, run);
-  const cosine = await evaluateTest(data, await fitNeighbours(data.X_movies, original, run), original, run);
-  const neighbours = await fitNeighbours(data.X_movies, recommended, run);
-  const { metrics, baseline } = await evaluateTest(data, neighbours, recommended, run);
-  const served = trainOptions.refit === false ? trainFit(data, neighbours) : await refit(data, recommended, run);
-  const model = assemble(data, served, recommended, { evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir });
-  return {
-    rows: [
-      { name: "original", params: original, metrics: cosine.metrics },
-      { name: "recommended", params: recommended, metrics },
-      { name: "popularity", params: null, metrics: baseline },
-    ],
-    model,
-  };
+  const { rows, fitted } = await compareOnTest(data, [{ name: "original", params: original }, { name: "recommended", params: recommended }], run);
+  const served = trainOptions.refit === false ? trainFit(data, fitted[1]) : await refit(data, recommended, run);
+  const model = assemble(data, served, recommended, { evaluated: fitted[1], metrics: rows[1].metrics, baseline: rows[2].metrics, timings: run.timings, source: trainOptions.source ?? dir });
+  return { rows, model };
 }

@@ -1,5 +1,6 @@
 import { describeModel, type Params, resolveParams } from "../params";
-import { train } from "../train";
+import { compareOnTest } from "../compare";
+import { prepare, runOf, train } from "../train";
 import { type Grid, paramsOfRow, type TuningRow } from "../tune";
 
 /** The values of `n` and of `k` that notebook 6 and the README's metrics chart sweep. */
@@ -59,19 +60,18 @@ const familyOf = (r: TuningRow) => (r.model !== "neighbours" ? r.model : r.simil
  */
 export async function compareModels(dir: string, options: Partial<Params>, grid: TuningRow[]): Promise<ComparisonRow[]> {
   const params = resolveParams(options);
-  const original = await train(dir, params, { refit: false });
-  const rows: ComparisonRow[] = [{ method: "cosine (original)", setting: `k=${original.manifest.params.k}`, metrics: original.manifest.metrics }];
   const best = new Map<string, TuningRow>();
   for (const r of grid) {
     if (r.model === "popularity" || (r.similarity === "cosine" && r.shrink === 0)) continue;
     const family = familyOf(r), seen = best.get(family);
     if (!seen || r.precision > seen.precision) best.set(family, r);
   }
-  for (const [method, r] of best) {
-    const chosen = paramsOfRow(params, r);
-    const { manifest } = await train(dir, chosen, { refit: false });
-    rows.push({ method, setting: describeModel(chosen), metrics: manifest.metrics });
-  }
-  rows.push({ method: "popularity", setting: "", metrics: original.manifest.baseline! });
-  return rows;
+  const settings = [{ name: "cosine (original)", params }, ...[...best].map(([name, r]) => ({ name, params: paramsOfRow(params, r) }))];
+  const run = runOf({});
+  const { rows } = await compareOnTest(await prepare(dir, params, run), settings, run);
+  return rows.map((r) => ({
+    method: r.name,
+    setting: r.params === null ? "" : r.params === params ? `k=${params.k}` : describeModel(r.params),
+    metrics: { ...r.metrics },
+  }));
 }
