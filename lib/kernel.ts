@@ -81,35 +81,41 @@ const WAT = `(module
   ;; Cosine's candidates y in [0, n): with e = counts[y] * axR * b[y] (an upper bound of the weight,
   ;; raised by axR's margin), lists y * 4 + 1 if e >= thr[y] (offer x to y), + 2 if e >= bar (offer y to x),
   ;; with the count in passV (f64); zeroes the counts it reads. Four at a time: thr and bar must be > 0,
-  ;; so that zero counts never pass.
+  ;; so that zero counts never pass; counts are < 2^31, so converting them as signed is exact (and cheaper).
   ;; counts, b and thr are padded to a multiple of 4. Returns how many pairs it listed.
   (func (export "scanAll") (param $n i32) (param $counts i32) (param $b i32) (param $thr i32) (param $axR f32) (param $bar f32) (param $pass i32) (param $passV i32) (result i32)
-    (local $y i32) (local $at i32) (local $v v128) (local $e v128) (local $toY i32) (local $toX i32) (local $lanes i32) (local $lane i32) (local $out i32)
-    (local $axs v128) (local $bars v128)
+    (local $o i32) (local $end i32) (local $at i32) (local $v v128) (local $e v128) (local $toY v128) (local $toX v128)
+    (local $y i32) (local $ys i32) (local $xs i32) (local $lanes i32) (local $lane i32) (local $out i32) (local $axs v128) (local $bars v128)
     (local.set $axs (f32x4.splat (local.get $axR)))
     (local.set $bars (f32x4.splat (local.get $bar)))
     (local.set $out (local.get $pass))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    ;; o: the byte offset of y in counts, b and thr
     (block $done (loop $quad
-      (br_if $done (i32.ge_u (local.get $y) (local.get $n)))
-      (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
+      (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+      (local.set $at (i32.add (local.get $counts) (local.get $o)))
       (local.set $v (v128.load (local.get $at)))
-      (local.set $e (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_u (local.get $v)) (local.get $axs))
-        (v128.load (i32.add (local.get $b) (i32.shl (local.get $y) (i32.const 2))))))
-      (local.set $toY (i32x4.bitmask (f32x4.ge (local.get $e) (v128.load (i32.add (local.get $thr) (i32.shl (local.get $y) (i32.const 2)))))))
-      (local.set $toX (i32x4.bitmask (f32x4.ge (local.get $e) (local.get $bars))))
-      ;; the lanes that pass, lowest first
-      (local.set $lanes (i32.or (local.get $toY) (local.get $toX)))
-      (block $listed (loop $next
-        (br_if $listed (i32.eqz (local.get $lanes)))
-        (local.set $lane (i32.ctz (local.get $lanes)))
-        (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (i32.add (local.get $y) (local.get $lane))
-          (i32.or (i32.and (i32.shr_u (local.get $toY) (local.get $lane)) (i32.const 1))
-            (i32.shl (i32.and (i32.shr_u (local.get $toX) (local.get $lane)) (i32.const 1)) (i32.const 1)))
-          (f64.convert_i32_u (i32.load (i32.add (local.get $at) (i32.shl (local.get $lane) (i32.const 2)))))))
-        (local.set $lanes (i32.and (local.get $lanes) (i32.sub (local.get $lanes) (i32.const 1))))
-        (br $next)))
-      (if (v128.any_true (local.get $v)) (then (v128.store (local.get $at) (v128.const i32x4 0 0 0 0))))
-      (local.set $y (i32.add (local.get $y) (i32.const 4)))
+      (local.set $e (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_s (local.get $v)) (local.get $axs))
+        (v128.load (i32.add (local.get $b) (local.get $o)))))
+      (local.set $toY (f32x4.ge (local.get $e) (v128.load (i32.add (local.get $thr) (local.get $o)))))
+      (local.set $toX (f32x4.ge (local.get $e) (local.get $bars)))
+      (if (v128.any_true (v128.or (local.get $toY) (local.get $toX))) (then
+        ;; the lanes that pass, lowest first
+        (local.set $ys (i32x4.bitmask (local.get $toY)))
+        (local.set $xs (i32x4.bitmask (local.get $toX)))
+        (local.set $lanes (i32.or (local.get $ys) (local.get $xs)))
+        (local.set $y (i32.shr_u (local.get $o) (i32.const 2)))
+        (block $listed (loop $next
+          (br_if $listed (i32.eqz (local.get $lanes)))
+          (local.set $lane (i32.ctz (local.get $lanes)))
+          (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (i32.add (local.get $y) (local.get $lane))
+            (i32.or (i32.and (i32.shr_u (local.get $ys) (local.get $lane)) (i32.const 1))
+              (i32.shl (i32.and (i32.shr_u (local.get $xs) (local.get $lane)) (i32.const 1)) (i32.const 1)))
+            (f64.convert_i32_s (i32.load (i32.add (local.get $at) (i32.shl (local.get $lane) (i32.const 2)))))))
+          (local.set $lanes (i32.and (local.get $lanes) (i32.sub (local.get $lanes) (i32.const 1))))
+          (br $next)))))
+      (v128.store (local.get $at) (v128.const i32x4 0 0 0 0))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
       (br $quad)))
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
 
@@ -123,12 +129,12 @@ const WAT = `(module
       (local.set $at (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
       (local.set $v (i32.load (local.get $at)))
       (i32.store (local.get $at) (i32.const 0))
-      (local.set $e (f32.mul (f32.mul (f32.convert_i32_u (local.get $v))
+      (local.set $e (f32.mul (f32.mul (f32.convert_i32_s (local.get $v))
         (local.get $axR)) (f32.load (i32.add (local.get $b) (i32.shl (local.get $y) (i32.const 2))))))
       (local.set $out (call $emit (local.get $out) (local.get $pass) (local.get $passV) (local.get $y)
         (i32.or (f32.ge (local.get $e) (f32.load (i32.add (local.get $thr) (i32.shl (local.get $y) (i32.const 2)))))
           (i32.shl (f32.ge (local.get $e) (local.get $bar)) (i32.const 1)))
-        (f64.convert_i32_u (local.get $v))))
+        (f64.convert_i32_s (local.get $v))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $candidate)))
     (i32.shr_u (i32.sub (local.get $out) (local.get $pass)) (i32.const 2)))
