@@ -4,29 +4,31 @@ import wabt from "wabt";
  * The hot loops of the neighbours (and of the evaluation's scores) in WebAssembly, over one shared memory
  * that every thread instantiates.
  * Addresses are byte offsets into that memory. A movie x's likes are entries p, each a segment
- * (start, end) of its user's row in uIdx: the more popular movies y < x that user also likes.
+ * (start, end) of its user's row in uIdx: the more popular movies y < x that user also likes, 16-bit,
+ * counted from the base of their band of 65536 movies.
  */
 const WAT = `(module
   (memory (import "env" "memory") 1 65536 shared)
 
-  ;; counts[y] += 1 for every y in the segments of entries [p, pEnd)
-  (func (export "countAll") (param $p i32) (param $pEnd i32) (param $counts i32)
+  ;; counts[base + y] += 1 for every y (16-bit) in the segments of entries [p, pEnd)
+  (func (export "countAll") (param $p i32) (param $pEnd i32) (param $counts i32) (param $base i32)
     (local $q i32) (local $end i32) (local $c i32)
+    (local.set $counts (i32.add (local.get $counts) (i32.shl (local.get $base) (i32.const 2))))
     (block $done (loop $entry
       (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
       (local.set $q (i32.load (local.get $p)))
       (local.set $end (i32.load offset=4 (local.get $p)))
       (block $rowDone (loop $row
         (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
-        (local.set $c (i32.add (local.get $counts) (i32.shl (i32.load (local.get $q)) (i32.const 2))))
+        (local.set $c (i32.add (local.get $counts) (i32.shl (i32.load16_u (local.get $q)) (i32.const 2))))
         (i32.store (local.get $c) (i32.add (i32.load (local.get $c)) (i32.const 1)))
-        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (local.set $q (i32.add (local.get $q) (i32.const 2)))
         (br $row)))
       (local.set $p (i32.add (local.get $p) (i32.const 8)))
       (br $entry))))
 
-  ;; countAll, also listing each y in touched on its first count; returns how many
-  (func (export "countList") (param $p i32) (param $pEnd i32) (param $counts i32) (param $touched i32) (result i32)
+  ;; countAll, also listing each base + y in touched on its first count; returns how many
+  (func (export "countList") (param $p i32) (param $pEnd i32) (param $counts i32) (param $touched i32) (param $base i32) (result i32)
     (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v i32) (local $n i32)
     (block $done (loop $entry
       (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
@@ -34,20 +36,20 @@ const WAT = `(module
       (local.set $end (i32.load offset=4 (local.get $p)))
       (block $rowDone (loop $row
         (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
-        (local.set $y (i32.load (local.get $q)))
+        (local.set $y (i32.add (local.get $base) (i32.load16_u (local.get $q))))
         (local.set $c (i32.add (local.get $counts) (i32.shl (local.get $y) (i32.const 2))))
         (local.set $v (i32.load (local.get $c)))
         (i32.store (local.get $c) (i32.add (local.get $v) (i32.const 1)))
         (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $y))
         (local.set $n (i32.add (local.get $n) (i32.eqz (local.get $v))))
-        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (local.set $q (i32.add (local.get $q) (i32.const 2)))
         (br $row)))
       (local.set $p (i32.add (local.get $p) (i32.const 8)))
       (br $entry)))
     (local.get $n))
 
   ;; countList with f64 sums: each user (users[], parallel to the entries) adds invD[user]
-  (func (export "sumList") (param $p i32) (param $pEnd i32) (param $users i32) (param $invD i32) (param $sums i32) (param $touched i32) (result i32)
+  (func (export "sumList") (param $p i32) (param $pEnd i32) (param $users i32) (param $invD i32) (param $sums i32) (param $touched i32) (param $base i32) (result i32)
     (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v f64) (local $w f64) (local $n i32)
     (block $done (loop $entry
       (br_if $done (i32.ge_u (local.get $p) (local.get $pEnd)))
@@ -56,13 +58,13 @@ const WAT = `(module
       (local.set $w (f64.load (i32.add (local.get $invD) (i32.shl (i32.load (local.get $users)) (i32.const 3)))))
       (block $rowDone (loop $row
         (br_if $rowDone (i32.ge_u (local.get $q) (local.get $end)))
-        (local.set $y (i32.load (local.get $q)))
+        (local.set $y (i32.add (local.get $base) (i32.load16_u (local.get $q))))
         (local.set $c (i32.add (local.get $sums) (i32.shl (local.get $y) (i32.const 3))))
         (local.set $v (f64.load (local.get $c)))
         (f64.store (local.get $c) (f64.add (local.get $v) (local.get $w)))
         (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $y))
         (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
-        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (local.set $q (i32.add (local.get $q) (i32.const 2)))
         (br $row)))
       (local.set $p (i32.add (local.get $p) (i32.const 8)))
       (local.set $users (i32.add (local.get $users) (i32.const 4)))
@@ -241,9 +243,9 @@ const WAT = `(module
 )`;
 
 export interface Kernel {
-  countAll(p: number, pEnd: number, counts: number): void;
-  countList(p: number, pEnd: number, counts: number, touched: number): number;
-  sumList(p: number, pEnd: number, users: number, invD: number, sums: number, touched: number): number;
+  countAll(p: number, pEnd: number, counts: number, base: number): void;
+  countList(p: number, pEnd: number, counts: number, touched: number, base: number): number;
+  sumList(p: number, pEnd: number, users: number, invD: number, sums: number, touched: number, base: number): number;
   scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
@@ -281,9 +283,9 @@ async function assemble(file: string, wat: string): Promise<WasmModule> {
 export const instantiate = (module: WasmModule, memory: WasmMemory): Kernel =>
   new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernel;
 
-type Kind = "i32" | "f32" | "f64";
+type Kind = "u16" | "i32" | "f32" | "f64";
 type Spec = Record<string, [Kind, number]>;
-type ViewOf<K extends Kind> = K extends "i32" ? Int32Array : K extends "f32" ? Float32Array : Float64Array;
+type ViewOf<K extends Kind> = K extends "u16" ? Uint16Array : K extends "i32" ? Int32Array : K extends "f32" ? Float32Array : Float64Array;
 type Views<S extends Spec> = { [K in keyof S]: ViewOf<S[K][0]> };
 
 /**
@@ -298,14 +300,14 @@ export function sharedMemory<S extends Spec, T extends Spec>(
   let bytes = 16;
   const offsets = specs.map((spec) => Object.values(spec).map(([kind, length]) => {
     const at = bytes;
-    bytes += Math.ceil((length * (kind === "f64" ? 8 : 4)) / 16) * 16;
+    bytes += Math.ceil((length * { u16: 2, i32: 4, f32: 4, f64: 8 }[kind]) / 16) * 16;
     return at;
   }));
   const pages = Math.ceil(bytes / 65536);
   if (pages > 65536) throw new RangeError(`${what} need ${(bytes / 2 ** 30).toFixed(1)} GB of WebAssembly memory; at most 4 GB fit`);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const views = specs.map((spec, i) => Object.fromEntries(Object.entries(spec).map(([name, [kind, length]], j) => {
-    const Ctor = kind === "i32" ? Int32Array : kind === "f32" ? Float32Array : Float64Array;
+    const Ctor = { u16: Uint16Array, i32: Int32Array, f32: Float32Array, f64: Float64Array }[kind];
     return [name, new Ctor(memory.buffer, offsets[i][j], length)];
   })));
   return { memory, common: views[0] as Views<S>, threads: views.slice(1) as Views<T>[] };

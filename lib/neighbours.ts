@@ -161,12 +161,13 @@ interface Shared {
   /** +Infinity: a thr that no pair passes */
   never: Float32Array;
   /**
-   * Movie r's likes are entries mPtr[r]..mPtr[r+1]: entry p is the segment seg[2p]..seg[2p+1] (addresses)
-   * of its user's row in uIdx (ascending relabelled movies) that precedes r; users[p] is that user.
+   * Movie r's likes are entries mPtr[r]..mPtr[r+1], one group of them per band of BAND movies up to r's:
+   * entry p is the segment seg[2p]..seg[2p+1] (addresses) of its user's row in uIdx (ascending relabelled
+   * movies, less their band's start) that lies in the band and precedes r; users[p] is that user.
    */
   mPtr: Int32Array;
   seg: Int32Array;
-  uIdx: Int32Array;
+  uIdx: Uint16Array;
   users: Int32Array;
   /** each user's weight, when weighted (Weighting's userWeight) */
   invD: Float64Array;
@@ -194,6 +195,9 @@ interface Buffers {
 }
 
 const WORK_UNIT = 1024;
+// Rows hold movies as 16-bit offsets in their band: half the bytes that counting reads.
+const BAND = 65536;
+const bandOf = (r: number) => Math.floor(r / BAND);
 
 async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number): Promise<Shared> {
   const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
@@ -203,9 +207,11 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
   const rank = new Int32Array(nMovies);
   perm.forEach((m, r) => (rank[m] = r));
 
+  let entries = 0;
+  perm.forEach((m, r) => (entries += likes[m] * (bandOf(r) + 1)));
   const padded = nMovies + 4;
   const { memory, common, threads: scratch } = sharedMemory({
-    seg: ["i32", 2 * nnz], uIdx: ["i32", nnz], users: ["i32", weighted ? nnz : 0], invD: ["f64", weighted ? nUsers : 0],
+    seg: ["i32", 2 * entries], uIdx: ["u16", nnz], users: ["i32", weighted ? entries : 0], invD: ["f64", weighted ? nUsers : 0],
     a: ["f64", nMovies], b: ["f64", nMovies], b32: ["f32", padded], thr32: ["f32", padded], never: ["f32", padded],
   }, { acc: [weighted ? "f64" : "i32", padded], touched: ["i32", nMovies], pass: ["i32", nMovies], passV: ["f64", nMovies] }, threads);
   const { seg, uIdx, users, invD, a, b, b32, thr32, never } = common;
@@ -216,15 +222,23 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
   const fill = uPtr.slice(0, nUsers);
   const mPtr = new Int32Array(nMovies + 1), increments = new Int32Array(nMovies);
   const base = uIdx.byteOffset;
+  // each user's position in its row where each band starts
+  const bandStart = [uPtr];
   let p = 0, totalWork = 0;
   for (let r = 0; r < nMovies; r++) {
-    const m = perm[r];
+    if (r > 0 && r % BAND === 0) bandStart.push(fill.slice());
+    const m = perm[r], last = bandOf(r);
+    for (let band = 0; band <= last; band++) {
+      for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
+        const u = X_movies.indices[q];
+        if (weighted) users[p] = u;
+        seg[2 * p] = base + 2 * bandStart[band][u];
+        seg[2 * p++ + 1] = base + 2 * (band < last ? bandStart[band + 1][u] : fill[u]);
+      }
+    }
     for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
       const u = X_movies.indices[q];
-      uIdx[fill[u]] = r;
-      if (weighted) users[p] = u;
-      seg[2 * p] = base + 4 * uPtr[u];
-      seg[2 * p++ + 1] = base + 4 * fill[u];
+      uIdx[fill[u]] = r % BAND;
       increments[r] += fill[u]++ - uPtr[u];
     }
     mPtr[r + 1] = p;
@@ -347,14 +361,18 @@ function countMovie(s: Shared, t: Thread, x: number): void {
   if (kept === k) raiseThr(s, x, t.buffer.vals, at);
 }
 
-/** Counts (or sums) x's co-likes into t.acc; returns how many candidates to scan. */
+/** Counts (or sums) x's co-likes into t.acc, band by band; returns how many candidates to scan. */
 function count(s: Shared, t: Thread, x: number, scan: boolean): number {
-  const p = s.seg.byteOffset + 8 * s.mPtr[x], pEnd = s.seg.byteOffset + 8 * s.mPtr[x + 1];
   const { kernel, acc, touched } = t;
-  if (s.weighted) return kernel.sumList(p, pEnd, s.users.byteOffset + 4 * s.mPtr[x], s.invD.byteOffset, acc.byteOffset, touched.byteOffset);
-  if (!scan) return kernel.countList(p, pEnd, acc.byteOffset, touched.byteOffset);
-  kernel.countAll(p, pEnd, acc.byteOffset);
-  return x;
+  const bands = bandOf(x) + 1, group = (s.mPtr[x + 1] - s.mPtr[x]) / bands;
+  let n = 0;
+  for (let band = 0; band < bands; band++) {
+    const e = s.mPtr[x] + band * group, p = s.seg.byteOffset + 8 * e, pEnd = p + 8 * group, at = touched.byteOffset + 4 * n;
+    if (s.weighted) n += kernel.sumList(p, pEnd, s.users.byteOffset + 4 * e, s.invD.byteOffset, acc.byteOffset, at, band * BAND);
+    else if (!scan) n += kernel.countList(p, pEnd, acc.byteOffset, at, band * BAND);
+    else kernel.countAll(p, pEnd, acc.byteOffset, band * BAND);
+  }
+  return scan ? x : n;
 }
 
 /** Lists x's pairs that may pass y's bar (thr) or x's (bar) in t.pass, their counts in t.passV; clears t.acc. */

@@ -7,36 +7,40 @@ import { random } from "../lib/synthetic";
 async function setup() {
   const { memory, common } = sharedMemory({
     counts: ["i32", 8], b: ["f32", 8], thr: ["f32", 8], pass: ["i32", 8], passV: ["f64", 8],
-    uIdx: ["i32", 8], seg: ["i32", 8], users: ["i32", 4], invD: ["f64", 4],
+    uIdx: ["u16", 8], seg: ["i32", 8], users: ["i32", 4], invD: ["f64", 4],
   }, {}, 0);
   return { kernel: instantiate(await kernelModule(), memory), ...common };
 }
 
-test("countAll and countList count the segments of each entry; countList lists first touches in order", async () => {
+test("countAll and countList count the segments of each entry from base; countList lists first touches in order", async () => {
   const { kernel, counts, uIdx, seg, pass: touched } = await setup();
   uIdx.set([0, 2, 1, 0, 2, 2]);
   // entry 0: uIdx[0..2) = {0, 2}; entry 1: uIdx[2..5) = {1, 0, 2}
-  seg.set([uIdx.byteOffset, uIdx.byteOffset + 8, uIdx.byteOffset + 8, uIdx.byteOffset + 20]);
-  assert.equal(kernel.countList(seg.byteOffset, seg.byteOffset + 16, counts.byteOffset, touched.byteOffset), 3);
+  seg.set([uIdx.byteOffset, uIdx.byteOffset + 4, uIdx.byteOffset + 4, uIdx.byteOffset + 10]);
+  assert.equal(kernel.countList(seg.byteOffset, seg.byteOffset + 16, counts.byteOffset, touched.byteOffset, 0), 3);
   assert.deepEqual([...counts.subarray(0, 4)], [2, 1, 2, 0]);
   assert.deepEqual([...touched.subarray(0, 3)], [0, 2, 1]);
-  kernel.countAll(seg.byteOffset, seg.byteOffset + 8, counts.byteOffset);
+  kernel.countAll(seg.byteOffset, seg.byteOffset + 8, counts.byteOffset, 0);
   assert.deepEqual([...counts.subarray(0, 4)], [3, 1, 3, 0]);
+  assert.equal(kernel.countList(seg.byteOffset, seg.byteOffset + 8, counts.byteOffset, touched.byteOffset, 4), 2);
+  kernel.countAll(seg.byteOffset + 8, seg.byteOffset + 16, counts.byteOffset, 4);
+  assert.deepEqual([...counts], [3, 1, 3, 0, 2, 1, 2, 0]);
+  assert.deepEqual([...touched.subarray(0, 2)], [4, 6]);
 });
 
 test("sumList adds each entry's user weight", async () => {
   const { kernel, uIdx, seg, users, invD, passV: sums, pass: touched } = await setup();
   uIdx.set([1, 3, 1]);
-  seg.set([uIdx.byteOffset, uIdx.byteOffset + 8, uIdx.byteOffset + 8, uIdx.byteOffset + 12]);
+  seg.set([uIdx.byteOffset, uIdx.byteOffset + 4, uIdx.byteOffset + 4, uIdx.byteOffset + 6]);
   users.set([1, 0]);
   invD.set([0.5, 0.25]);
-  assert.equal(kernel.sumList(seg.byteOffset, seg.byteOffset + 16, users.byteOffset, invD.byteOffset, sums.byteOffset, touched.byteOffset), 2);
-  assert.deepEqual([...sums.subarray(0, 4)], [0, 0.75, 0, 0.25]);
-  assert.deepEqual([...touched.subarray(0, 2)], [1, 3]);
+  assert.equal(kernel.sumList(seg.byteOffset, seg.byteOffset + 16, users.byteOffset, invD.byteOffset, sums.byteOffset, touched.byteOffset, 2), 2);
+  assert.deepEqual([...sums.subarray(0, 6)], [0, 0, 0, 0.75, 0, 0.25]);
+  assert.deepEqual([...touched.subarray(0, 2)], [3, 5]);
 });
 
 test("scanAll and scanList list the pairs passing y's bar (1) or x's (2) with their counts, and clear the counts", async () => {
-  const { kernel, counts, b, thr, pass, passV, uIdx: touched } = await setup();
+  const { kernel, counts, b, thr, pass, passV, users: touched } = await setup();
   // e = count * 1 * 0.5: 1.5, 0, 0.5, 1, 2.5 against thr 1, 1, 0.1, 10, 0.2 and bar 1.4
   const fill = () => {
     counts.set([3, 0, 1, 2, 5, 0, 0, 0]);
