@@ -402,8 +402,8 @@ function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): numbe
     ids[m] = y;
     vals[m++] = acc[y] * ax * b[y];
   }
-  // at least the 16th best of the sample: fewer above the bar would make it too noisy
-  const rank = Math.max(16, Math.ceil((2 * k * m) / n));
+  // at least the 8th best of the sample: fewer above the bar would make it too noisy (x then counts again)
+  const rank = Math.max(8, Math.ceil((2 * k * m) / n));
   selectBest(ids, vals, 0, m, rank);
   let bar = Infinity;
   for (let i = 0; i < rank; i++) bar = Math.min(bar, vals[i]);
