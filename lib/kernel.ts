@@ -27,6 +27,65 @@ const WAT = `(module
       (local.set $p (i32.add (local.get $p) (i32.const 8)))
       (br $entry))))
 
+  ;; counts[y] += how many of the bitsets listed at [list, listEnd) (their addresses; bit y of i64 word y / 64) hold y,
+  ;; for y in [0, n); counts padded to a multiple of 64. Per 64 movies, up to 255 users go through four i8x16 counters.
+  (func (export "countBits") (param $list i32) (param $listEnd i32) (param $counts i32) (param $n i32)
+    (local $chunkEnd i32) (local $o i32) (local $end i32) (local $lim i32) (local $l i32) (local $mask i64) (local $v v128)
+    (local $c0 v128) (local $c1 v128) (local $c2 v128) (local $c3 v128) (local $bit v128)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
+    ;; byte i of a lane group's 16 spread over 8 lanes each, and each lane's bit
+    (local.set $s0 (v128.const i8x16 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1))
+    (local.set $s1 (v128.const i8x16 2 2 2 2 2 2 2 2 3 3 3 3 3 3 3 3))
+    (local.set $s2 (v128.const i8x16 4 4 4 4 4 4 4 4 5 5 5 5 5 5 5 5))
+    (local.set $s3 (v128.const i8x16 6 6 6 6 6 6 6 6 7 7 7 7 7 7 7 7))
+    (local.set $bit (v128.const i8x16 1 2 4 8 16 32 64 -128 1 2 4 8 16 32 64 -128))
+    ;; o: the byte offset of the current 64 movies' word
+    (local.set $end (i32.shl (i32.shr_u (i32.add (local.get $n) (i32.const 63)) (i32.const 6)) (i32.const 3)))
+    (block $done (loop $chunk
+      (br_if $done (i32.ge_u (local.get $list) (local.get $listEnd)))
+      (local.set $chunkEnd (select (local.get $listEnd) (i32.add (local.get $list) (i32.const 1020))
+        (i32.lt_u (i32.sub (local.get $listEnd) (local.get $list)) (i32.const 1020))))
+      (local.set $o (i32.const 0))
+      (block $blocksDone (loop $block
+        (br_if $blocksDone (i32.ge_u (local.get $o) (local.get $end)))
+        ;; movies from n on are not counted
+        (local.set $lim (i32.sub (local.get $n) (i32.shl (local.get $o) (i32.const 3))))
+        (local.set $mask (select (i64.const -1) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $lim))) (i64.const 1))
+          (i32.ge_u (local.get $lim) (i32.const 64))))
+        (local.set $c0 (v128.const i32x4 0 0 0 0))
+        (local.set $c1 (v128.const i32x4 0 0 0 0))
+        (local.set $c2 (v128.const i32x4 0 0 0 0))
+        (local.set $c3 (v128.const i32x4 0 0 0 0))
+        (local.set $l (local.get $list))
+        (block $usersDone (loop $user
+          (br_if $usersDone (i32.ge_u (local.get $l) (local.get $chunkEnd)))
+          (local.set $v (i64x2.splat (i64.and (i64.load (i32.add (i32.load (local.get $l)) (local.get $o))) (local.get $mask))))
+          ;; a set bit's lane is -1: subtracting it counts one
+          (local.set $c0 (i8x16.sub (local.get $c0) (i8x16.eq (v128.and (i8x16.swizzle (local.get $v) (local.get $s0)) (local.get $bit)) (local.get $bit))))
+          (local.set $c1 (i8x16.sub (local.get $c1) (i8x16.eq (v128.and (i8x16.swizzle (local.get $v) (local.get $s1)) (local.get $bit)) (local.get $bit))))
+          (local.set $c2 (i8x16.sub (local.get $c2) (i8x16.eq (v128.and (i8x16.swizzle (local.get $v) (local.get $s2)) (local.get $bit)) (local.get $bit))))
+          (local.set $c3 (i8x16.sub (local.get $c3) (i8x16.eq (v128.and (i8x16.swizzle (local.get $v) (local.get $s3)) (local.get $bit)) (local.get $bit))))
+          (local.set $l (i32.add (local.get $l) (i32.const 4)))
+          (br $user)))
+        (call $add16 (i32.add (local.get $counts) (i32.shl (local.get $o) (i32.const 5))) (local.get $c0))
+        (call $add16 (i32.add (local.get $counts) (i32.add (i32.shl (local.get $o) (i32.const 5)) (i32.const 64))) (local.get $c1))
+        (call $add16 (i32.add (local.get $counts) (i32.add (i32.shl (local.get $o) (i32.const 5)) (i32.const 128))) (local.get $c2))
+        (call $add16 (i32.add (local.get $counts) (i32.add (i32.shl (local.get $o) (i32.const 5)) (i32.const 192))) (local.get $c3))
+        (local.set $o (i32.add (local.get $o) (i32.const 8)))
+        (br $block)))
+      (local.set $list (local.get $chunkEnd))
+      (br $chunk))))
+
+  ;; the 16 counts at (i32) += the 16 unsigned bytes of c
+  (func $add16 (param $at i32) (param $c v128)
+    (local $h v128)
+    (local.set $h (i16x8.extend_low_i8x16_u (local.get $c)))
+    (v128.store (local.get $at) (i32x4.add (v128.load (local.get $at)) (i32x4.extend_low_i16x8_u (local.get $h))))
+    (v128.store offset=16 (local.get $at) (i32x4.add (v128.load offset=16 (local.get $at)) (i32x4.extend_high_i16x8_u (local.get $h))))
+    (local.set $h (i16x8.extend_high_i8x16_u (local.get $c)))
+    (v128.store offset=32 (local.get $at) (i32x4.add (v128.load offset=32 (local.get $at)) (i32x4.extend_low_i16x8_u (local.get $h))))
+    (v128.store offset=48 (local.get $at) (i32x4.add (v128.load offset=48 (local.get $at)) (i32x4.extend_high_i16x8_u (local.get $h)))))
+
   ;; countAll, also listing each base + y in touched on its first count; returns how many
   (func (export "countList") (param $p i32) (param $pEnd i32) (param $counts i32) (param $touched i32) (param $base i32) (result i32)
     (local $q i32) (local $end i32) (local $c i32) (local $y i32) (local $v i32) (local $n i32)
@@ -244,6 +303,7 @@ const WAT = `(module
 
 export interface Kernel {
   countAll(p: number, pEnd: number, counts: number, base: number): void;
+  countBits(list: number, listEnd: number, counts: number, n: number): void;
   countList(p: number, pEnd: number, counts: number, touched: number, base: number): number;
   sumList(p: number, pEnd: number, users: number, invD: number, sums: number, touched: number, base: number): number;
   scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;

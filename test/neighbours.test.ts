@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { csrFromDense, normalizeRows, transpose } from "../lib/csr";
+import { plainNeighbours } from "../bench/reference";
+import { csrFromDense, csrFromEntries, normalizeRows, transpose } from "../lib/csr";
 import { nearestNeighbours, neighboursOf, truncateNeighbours } from "../lib/neighbours";
 import { random } from "../lib/synthetic";
 import { denseNeighbours, randomLikes } from "./reference";
@@ -47,6 +48,34 @@ test("the same neighbours, bit for bit, whatever the thread count", async () => 
   assert.deepEqual(await nearestNeighbours(X_movies, 20, { threads: 3, similarity: "rp3beta" }), rp3beta, "rp3beta on 3 threads");
   const expected = denseNeighbours(X, 20);
   assert.deepEqual([...neighboursOf(one, 7).indices], expected.indices[7]);
+});
+
+test("long rows (counted from bitsets, over 255 users a movie) give the brute-force neighbours", async () => {
+  const X = randomLikes(random(5), 600, 200, 0.5);
+  const expected = denseNeighbours(X, 20);
+  for (const threads of [1, 2]) {
+    const got = await nearestNeighbours(X_moviesOf(X), 20, { threads });
+    for (let m = 0; m < 200; m++) assert.deepEqual([...neighboursOf(got, m).indices], expected.indices[m], `movie ${m} on ${threads} threads`);
+  }
+});
+
+test("past 65,536 movies (rows in 16-bit bands) the neighbours equal the plain count's", async () => {
+  // 70,000 movies, each liked by two of 20 users with long rows (bitsets), one of 200 with short rows and
+  // some of 10 random users: the least popular band too is scanned, and has co-likes
+  const rand = random(11), nMovies = 70_000, nUsers = 230, users: number[] = [], movies: number[] = [];
+  for (let m = 0; m < nMovies; m++) {
+    for (let u = 0; u < nUsers; u++) {
+      if (u < 20 ? u === m % 20 || u === (3 * m + 1) % 20 : u < 220 ? u === 20 + (m % 200) : rand() < 0.05) users.push(u), movies.push(m);
+    }
+  }
+  const X_movies = normalizeRows(csrFromEntries(Int32Array.from(movies), Int32Array.from(users), nMovies, nUsers));
+  const sample = Array.from({ length: 700 }, (_, i) => i * 99);
+  const expected = plainNeighbours(X_movies, 10, sample);
+  const got = await nearestNeighbours(X_movies, 10, { threads: 2 });
+  for (const m of sample) {
+    assert.deepEqual([...neighboursOf(got, m).indices], [...neighboursOf(expected, m).indices], `movie ${m}`);
+    assert.deepEqual([...neighboursOf(got, m).sims], [...neighboursOf(expected, m).sims], `sims of movie ${m}`);
+  }
 });
 
 test("cosine with shrinkage and rp3beta equal the brute-force formulas of the spec", async () => {
