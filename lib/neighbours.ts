@@ -215,8 +215,8 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
   perm.forEach((m, r) => (rank[m] = r));
 
   // Each like's co-likes (its position in its user's row), each movie's increments, the likes counted from
-  // bitsets, and how far each user's bitset goes.
-  const pos = new Int32Array(nUsers), increments = new Int32Array(nMovies), bitsTo = new Int32Array(nUsers);
+  // bitsets (by index in X_movies), and how far each user's bitset goes.
+  const pos = new Int32Array(nUsers), increments = new Int32Array(nMovies), bitsTo = new Int32Array(nUsers), fromBits = new Uint8Array(nnz);
   let entries = 0, heavy = 0;
   for (let r = 0; r < nMovies; r++) {
     const m = perm[r];
@@ -225,6 +225,7 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
     for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
       const u = X_movies.indices[q];
       if (scan && dense(pos[u], r)) {
+        fromBits[q] = 1;
         heavy++;
         bitsTo[u] = r;
       } else entries += bandOf(r) + 1;
@@ -257,11 +258,11 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
   let p = 0, h = 0, totalWork = 0;
   for (let r = 0; r < nMovies; r++) {
     if (r > 0 && r % BAND === 0) bandStart.push(fill.slice());
-    const m = perm[r], last = bandOf(r), scan = scans(weighted, increments[r], r);
+    const m = perm[r], last = bandOf(r);
     for (let band = 0; band <= last; band++) {
       for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
+        if (fromBits[q]) continue;
         const u = X_movies.indices[q];
-        if (scan && dense(fill[u] - uPtr[u], r)) continue;
         if (weighted) users[p] = u;
         seg[2 * p] = base + 2 * bandStart[band][u];
         seg[2 * p++ + 1] = base + 2 * (band < last ? bandStart[band + 1][u] : fill[u]);
@@ -269,13 +270,21 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
     }
     for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
       const u = X_movies.indices[q];
-      if (scan && dense(fill[u] - uPtr[u], r)) rowBits[h++] = bits.byteOffset + 4 * bitsAt[u];
-      if (r < bitsTo[u]) bits[bitsAt[u] + (r >> 5)] |= 1 << (r & 31);
+      if (fromBits[q]) rowBits[h++] = bits.byteOffset + 4 * bitsAt[u];
       uIdx[fill[u]++] = r % BAND;
     }
     mPtr[r + 1] = p;
     hPtr[r + 1] = h;
     totalWork += increments[r];
+  }
+  // the bitsets, user by user from their rows
+  for (let u = 0; u < nUsers; u++) {
+    for (let i = uPtr[u], band = 0; i < uPtr[u + 1]; i++) {
+      while (band + 1 < bandStart.length && i >= bandStart[band + 1][u]) band++;
+      const r = band * BAND + uIdx[i];
+      if (r >= bitsTo[u]) break;
+      bits[bitsAt[u] + (r >> 5)] |= 1 << (r & 31);
+    }
   }
 
   perm.forEach((m, r) => {
