@@ -250,7 +250,8 @@ async function serve({ modelDir, host, port, ...options }: ServeOptions): Promis
     const dir = modelDir ?? (azure ? await findModelDir(azure) : DEFAULT_MODEL_DIR);
     const t0 = performance.now();
     const loaded = await loadModel(dir);
-    if (!loaded.als) await rankInKernel(loaded.neighbours, loaded.popular);
+    // the kernel only speeds up: a model too large for its memory is ranked in script
+    if (!loaded.als) await rankInKernel(loaded.neighbours, loaded.popular).catch((e: Error) => app.log.warn(`ranking in script: ${excerpt(e.message, 500)}`));
     model = loaded;
     app.log.info(`model loaded from ${dir} in ${Math.round(performance.now() - t0)} ms: ${model.movies.movieId.length} movies, ${model.users.userId.length} users`);
   } catch (e) {
