@@ -2,7 +2,7 @@ import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWit
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { rankFromHistory, rankPopularFor } from "./recommend";
+import { placeNeighbours, rankFromHistory, rankPopularFor } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -127,9 +127,8 @@ export async function evaluateRankings(input: EvaluationInput, users: Int32Array
 }
 
 /**
- * The neighbours, X_train and trainRated copied into a kernel memory that also holds each thread's scores and top n.
- * Each movie's neighbours are stored as (index, sim) pairs, the lists of the most-liked movies first (`popular`): the
- * lists read most often then share the cache.
+ * The neighbours (placeNeighbours), X_train and trainRated copied into a kernel memory that also holds each thread's
+ * scores and top n.
  */
 async function inKernelMemory({ neighbours, popular, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
   const nMovies = neighbours.indptr.length - 1, nPairs = neighbours.indices.length;
@@ -138,20 +137,7 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
     trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
     ratedIndptr: ["i32", trainRated.indptr.length], ratedIndices: ["i32", trainRated.indices.length],
   }, { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, threads);
-  const { ranges, pairs } = common, sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length);
-  const listed = new Uint8Array(nMovies);
-  let q = 0;
-  const place = (m: number) => {
-    listed[m] = 1;
-    ranges[2 * m] = pairs.byteOffset + 8 * q;
-    for (let p = neighbours.indptr[m]; p < neighbours.indptr[m + 1]; p++, q++) {
-      pairs[2 * q] = neighbours.indices[p];
-      sims[2 * q + 1] = neighbours.sims[p];
-    }
-    ranges[2 * m + 1] = pairs.byteOffset + 8 * q;
-  };
-  popular.forEach(place);
-  for (let m = 0; m < nMovies; m++) if (!listed[m]) place(m);
+  placeNeighbours(neighbours, popular, common.ranges, common.pairs);
   common.trainIndptr.set(X_train.indptr);
   common.trainIndices.set(X_train.indices);
   common.ratedIndptr.set(trainRated.indptr);
@@ -159,7 +145,7 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
   return {
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
     trainRated: { indptr: common.ratedIndptr, indices: common.ratedIndices },
-    kernel: { module: await kernelModule(), memory, ranges, scratch },
+    kernel: { module: await kernelModule(), memory, ranges: common.ranges, scratch },
   };
 }
 
