@@ -210,73 +210,68 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
   const nMovies = X_movies.nRows, nUsers = X_movies.nCols, nnz = X_movies.indices.length;
   const weighted = w.userWeight !== undefined;
   const likes = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
-  const perm = Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y);
+  const perm = shared(Int32Array.from(likes.keys()).sort((x, y) => likes[y] - likes[x] || x - y));
   const rank = new Int32Array(nMovies);
   perm.forEach((m, r) => (rank[m] = r));
 
+  const uPtr = new Int32Array(nUsers + 1);
+  for (let p = 0; p < nnz; p++) uPtr[X_movies.indices[p] + 1]++;
+  for (let u = 0; u < nUsers; u++) uPtr[u + 1] += uPtr[u];
   // Each like's co-likes (its position in its user's row), each movie's increments, the likes counted from
-  // bitsets (by index in X_movies), and how far each user's bitset goes.
-  const pos = new Int32Array(nUsers), increments = new Int32Array(nMovies), bitsTo = new Int32Array(nUsers), fromBits = new Uint8Array(nnz);
-  let entries = 0, heavy = 0;
+  // bitsets (by index in X_movies), how far each user's bitset goes, and where each movie's entries start.
+  // Each user's position in its row where each band starts, and where each thread's movies (an equal
+  // share of the likes) start, let the threads build the rows at once.
+  const pos = new Int32Array(nUsers), increments = new Int32Array(nMovies), bitsTo = new Int32Array(nUsers);
+  const fromBits = sharedArray(Uint8Array, nnz), mPtr = sharedArray(Int32Array, nMovies + 1), hPtr = sharedArray(Int32Array, nMovies + 1);
+  const at = () => shared(pos.map((x, u) => x + uPtr[u]));
+  const bandStart = [shared(uPtr)], starts = [bandStart[0]], from = [0];
+  let seen = 0, totalWork = 0;
   for (let r = 0; r < nMovies; r++) {
+    if (r > 0 && r % BAND === 0) bandStart.push(at());
     const m = perm[r];
+    if (from.length < threads && seen >= (from.length * nnz) / threads) {
+      from.push(r);
+      starts.push(at());
+    }
+    seen += likes[m];
     for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) increments[r] += pos[X_movies.indices[q]];
+    totalWork += increments[r];
     const scan = scans(weighted, increments[r], r);
+    mPtr[r + 1] = mPtr[r];
+    hPtr[r + 1] = hPtr[r];
     for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
       const u = X_movies.indices[q];
       if (scan && dense(pos[u], r)) {
         fromBits[q] = 1;
-        heavy++;
+        hPtr[r + 1]++;
         bitsTo[u] = r;
-      } else entries += bandOf(r) + 1;
+      } else mPtr[r + 1] += bandOf(r) + 1;
       pos[u]++;
     }
   }
-  const bitsAt = new Int32Array(nUsers);
+  // threads without a share (more threads than movies) get an empty one
+  while (from.length <= threads) {
+    from.push(nMovies);
+    starts.push(starts[0]);
+  }
+  const bitsAt = shared(new Int32Array(nUsers));
   let words = 0;
   for (let u = 0; u < nUsers; u++) {
     bitsAt[u] = words;
     words += 2 * Math.ceil(bitsTo[u] / 64);
   }
 
-  const padded = nMovies + 4;
+  const padded = nMovies + 4, entries = mPtr[nMovies];
   const { memory, common, threads: scratch } = sharedMemory({
     seg: ["i32", 2 * entries], uIdx: ["u16", nnz], users: ["i32", weighted ? entries : 0], invD: ["f64", weighted ? nUsers : 0],
-    bits: ["i32", words], rowBits: ["i32", heavy],
+    bits: ["i32", words], rowBits: ["i32", hPtr[nMovies]],
     a: ["f64", nMovies], b: ["f64", nMovies], b32: ["f32", padded], thr32: ["f32", padded], never: ["f32", padded],
   }, { acc: [weighted ? "f64" : "i32", nMovies + 64], touched: ["i32", nMovies], pass: ["i32", nMovies], passV: ["f64", nMovies] }, threads);
   const { seg, uIdx, users, invD, bits, rowBits, a, b, b32, thr32, never } = common;
-
-  const uPtr = new Int32Array(nUsers + 1);
-  for (let p = 0; p < nnz; p++) uPtr[X_movies.indices[p] + 1]++;
-  for (let u = 0; u < nUsers; u++) uPtr[u + 1] += uPtr[u];
-  const fill = uPtr.slice(0, nUsers);
-  const mPtr = new Int32Array(nMovies + 1), hPtr = new Int32Array(nMovies + 1);
-  const base = uIdx.byteOffset;
-  // each user's position in its row where each band starts
-  const bandStart = [uPtr];
-  let p = 0, h = 0, totalWork = 0;
-  for (let r = 0; r < nMovies; r++) {
-    if (r > 0 && r % BAND === 0) bandStart.push(fill.slice());
-    const m = perm[r], last = bandOf(r);
-    for (let band = 0; band <= last; band++) {
-      for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
-        if (fromBits[q]) continue;
-        const u = X_movies.indices[q];
-        if (weighted) users[p] = u;
-        seg[2 * p] = base + 2 * bandStart[band][u];
-        seg[2 * p++ + 1] = base + 2 * (band < last ? bandStart[band + 1][u] : fill[u]);
-      }
-    }
-    for (let q = X_movies.indptr[m]; q < X_movies.indptr[m + 1]; q++) {
-      const u = X_movies.indices[q];
-      if (fromBits[q]) rowBits[h++] = bits.byteOffset + 4 * bitsAt[u];
-      uIdx[fill[u]++] = r % BAND;
-    }
-    mPtr[r + 1] = p;
-    hPtr[r + 1] = h;
-    totalWork += increments[r];
-  }
+  await runTask("neighbours.rows", rowsTask, {
+    indptr: shared(X_movies.indptr), indices: shared(X_movies.indices), perm, weighted, fromBits, mPtr, hPtr, bitsAt,
+    bandStart, starts, from, seg, uIdx, users, bits, rowBits,
+  }, threads);
   // the bitsets, user by user from their rows
   for (let u = 0; u < nUsers; u++) {
     for (let i = uPtr[u], band = 0; i < uPtr[u + 1]; i++) {
@@ -296,8 +291,8 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
   never.fill(Infinity);
   return {
     k, nMovies, similarity: w.similarity, weighted, shrink: w.shrink, module: await kernelModule(), memory,
-    perm: shared(perm), rank: shared(rank), p: shared(Float64Array.from(perm, (m) => w.p[m])), q: shared(Float64Array.from(perm, (m) => w.q[m])),
-    a, b, b32, thr32, never, mPtr: shared(mPtr), seg, uIdx, users, invD, hPtr: shared(hPtr), bits, rowBits, increments: shared(increments),
+    perm, rank: shared(rank), p: shared(Float64Array.from(perm, (m) => w.p[m])), q: shared(Float64Array.from(perm, (m) => w.q[m])),
+    a, b, b32, thr32, never, mPtr, seg, uIdx, users, invD, hPtr, bits, rowBits, increments: shared(increments),
     next: sharedArray(Int32Array, 1), done: sharedArray(Int32Array, 1), totalWork: Math.ceil(totalWork / WORK_UNIT),
     buffers: Array.from({ length: threads }, () => ({
       ids: sharedArray(Int32Array, nMovies * 2 * k), vals: sharedArray(Float64Array, nMovies * 2 * k),
@@ -307,6 +302,41 @@ async function prepare(X_movies: Csr, k: number, w: Weighting, threads: number):
     thr: sharedArray(Float64Array, nMovies).fill(-Infinity),
     out: { ids: sharedArray(Int32Array, nMovies * k), sims: sharedArray(Float32Array, nMovies * k), count: sharedArray(Int32Array, nMovies) },
   };
+}
+
+/** What rowsTask reads and fills: X_movies, prepare's per-like and per-movie marks, and the kernel's arrays. */
+interface Rows extends Pick<Shared, "perm" | "weighted" | "mPtr" | "hPtr" | "seg" | "uIdx" | "users" | "bits" | "rowBits"> {
+  indptr: Int32Array;
+  indices: Int32Array;
+  fromBits: Uint8Array;
+  bitsAt: Int32Array;
+  /** each user's position in its row at the start of each band, and of each thread's movies from[index].. */
+  bandStart: Int32Array[];
+  starts: Int32Array[];
+  from: number[];
+}
+
+/** Builds the users' rows and the entries of this thread's share of the movies. */
+export function rowsTask(o: Rows, index: number): void {
+  const { indptr, indices, perm, weighted, fromBits, mPtr, hPtr, bitsAt, bandStart, seg, uIdx, users, bits, rowBits } = o;
+  const fill = o.starts[index].slice(), base = uIdx.byteOffset;
+  for (let r = o.from[index], p = mPtr[r], h = hPtr[r]; r < o.from[index + 1]; r++) {
+    const m = perm[r], last = bandOf(r);
+    for (let band = 0; band <= last; band++) {
+      for (let q = indptr[m]; q < indptr[m + 1]; q++) {
+        if (fromBits[q]) continue;
+        const u = indices[q];
+        if (weighted) users[p] = u;
+        seg[2 * p] = base + 2 * bandStart[band][u];
+        seg[2 * p++ + 1] = base + 2 * (band < last ? bandStart[band + 1][u] : fill[u]);
+      }
+    }
+    for (let q = indptr[m]; q < indptr[m + 1]; q++) {
+      const u = indices[q];
+      if (fromBits[q]) rowBits[h++] = bits.byteOffset + 4 * bitsAt[u];
+      uIdx[fill[u]++] = r % BAND;
+    }
+  }
 }
 
 const CHUNK = 8;
