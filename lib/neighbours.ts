@@ -473,15 +473,18 @@ function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): numbe
   const { ids, vals } = t.sample;
   if (n <= 2 * k) return -Infinity;
   const ax = s.a[x], stride = n / Math.min(n, SAMPLE * k);
-  let m = 0;
-  for (let f = 0; f < n; f += stride) {
-    const y = scan ? f | 0 : touched[f | 0];
-    ids[m] = y;
-    vals[m++] = acc[y] * ax * b[y];
+  // m samples, of which the positive ones (a bar is > 0) are kept
+  let m = 0, kept = 0;
+  for (let f = 0; f < n; f += stride, m++) {
+    const y = scan ? f | 0 : touched[f | 0], v = acc[y] * ax * b[y];
+    if (!(v > 0)) continue;
+    ids[kept] = y;
+    vals[kept++] = v;
   }
   // at least the 8th best of the sample: fewer above the bar would make it too noisy (x then counts again)
   const rank = Math.max(8, Math.ceil((2 * k * m) / n));
-  selectBest(ids, vals, 0, m, rank);
+  if (kept < rank) return -Infinity;
+  selectBest(ids, vals, 0, kept, rank);
   let bar = Infinity;
   for (let i = 0; i < rank; i++) bar = Math.min(bar, vals[i]);
   return bar > 0 ? bar : -Infinity;
