@@ -86,13 +86,13 @@ function weighting(X_movies: Csr, o: Similarity): Weighting {
   const { similarity, shrink } = o;
   const nMovies = X_movies.nRows;
   const n = Float64Array.from({ length: nMovies }, (_, m) => X_movies.indptr[m + 1] - X_movies.indptr[m]);
-  const d = new Float64Array(X_movies.nCols);
-  for (const u of X_movies.indices) d[u]++;
   const perMovie = (f: (m: number) => number) => Float64Array.from(n, (_, m) => f(m));
   if (similarity === "cosine") {
     const a = perMovie((m) => 1 / Math.sqrt(n[m]));
     return { similarity, shrink, X_movies, a, b: a, p: n, q: n };
   }
+  const d = new Float64Array(X_movies.nCols);
+  for (const u of X_movies.indices) d[u]++;
   if (similarity === "rp3beta") {
     // Math.pow(x, 1) is x: alpha 1 gives the plain transition probabilities, bit for bit
     const a = perMovie((m) => Math.pow(1 / n[m], o.alpha)), q = perMovie((m) => Math.pow(n[m], o.beta));
