@@ -9,6 +9,7 @@ export const TASKS: Record<string, [module: string, task: string]> = {
   "als.solve": ["./als", "solveTask"],
   "ingest.parse": ["./ingest", "parseChunkTask"],
   "ingest.sha256": ["./ingest", "sha256Task"],
+  "split.rate": ["./split", "splitTask"],
 };
 
 if (parentPort) {

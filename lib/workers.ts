@@ -59,8 +59,9 @@ function spawn<R>(name: string, shared: unknown, index: number, threads: number,
   });
 }
 
-/** A copy of `array` in shared memory, so that worker threads read it without copying. */
+/** `array` in shared memory, so that worker threads read it without copying: itself if it is there already, else a copy. */
 export function shared<T extends Int32Array | Float64Array | Float32Array | Uint8Array | Uint16Array>(array: T): T {
+  if (array.buffer instanceof SharedArrayBuffer) return array;
   const Ctor = array.constructor as new (buffer: SharedArrayBuffer) => T;
   const copy = new Ctor(new SharedArrayBuffer(array.byteLength));
   copy.set(array as never);
