@@ -111,7 +111,7 @@ export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, 
   return { liked: job.liked, isTest: job.isTest };
 }
 
-/** Below this many ratings a thread each, splitAll stays on one thread. */
+/** Below this many ratings a thread each, splitAll and encodeAll stay on one thread. */
 const MIN_SHARE = 1 << 20;
 
 /** Thread `index` of `threads` of splitAll: liked and isTest for its share of the ratings. */
@@ -169,14 +169,53 @@ export function encode(ratings: Ratings): Encoding {
   return { userIds, movieIds, userEnc, movieEnc };
 }
 
+/** encode, each thread of `threads` ranking its share of the ratings (ids below 2^26; else encode on this thread). */
+export async function encodeAll(ratings: Ratings, threads: number): Promise<Encoding> {
+  const n = ratings.userId.length;
+  if (threads <= 1 || n < MIN_SHARE * threads) return encode(ratings);
+  const userIds = distinct(ratings.userId), movieIds = distinct(ratings.movieId);
+  const userLookup = lookupOf(userIds), movieLookup = lookupOf(movieIds);
+  if (!userLookup || !movieLookup) return encode(ratings);
+  const job: EncodeJob = {
+    userId: shared(ratings.userId), movieId: shared(ratings.movieId), userLookup: shared(userLookup), movieLookup: shared(movieLookup),
+    userEnc: sharedArray(Int32Array, n), movieEnc: sharedArray(Int32Array, n),
+  };
+  await runTask("encode.rank", encodeTask, job, threads);
+  return { userIds, movieIds, userEnc: job.userEnc, movieEnc: job.movieEnc };
+}
+
+/** What the threads of encodeAll share: the ids, each id's rank (by id), and the ranks to fill. */
+interface EncodeJob {
+  userId: Int32Array;
+  movieId: Int32Array;
+  userLookup: Int32Array;
+  movieLookup: Int32Array;
+  userEnc: Int32Array;
+  movieEnc: Int32Array;
+}
+
+/** Thread `index` of `threads` of encodeAll: the ranks of its share of the ratings. */
+export function encodeTask({ userId, movieId, userLookup, movieLookup, userEnc, movieEnc }: EncodeJob, index: number, threads: number): void {
+  const n = userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
+  for (let i = lo; i < hi; i++) userEnc[i] = userLookup[userId[i]];
+  for (let i = lo; i < hi; i++) movieEnc[i] = movieLookup[movieId[i]];
+}
+
+/** Each id's rank among the ascending `values`, indexed by id; undefined when the largest is 2^26 or more. */
+function lookupOf(values: Int32Array): Int32Array | undefined {
+  const max = values.length ? values[values.length - 1] : 0;
+  if (max >= 1 << 26) return undefined;
+  const lookup = new Int32Array(max + 1);
+  values.forEach((v, i) => (lookup[v] = i));
+  return lookup;
+}
+
 /** The distinct ids ascending, and each value's rank among them. */
 function rank(ids: Int32Array): [Int32Array, Int32Array] {
   const values = distinct(ids);
   const ranks = new Int32Array(ids.length);
-  const max = values.length ? values[values.length - 1] : 0;
-  if (max < 1 << 26) {
-    const lookup = new Int32Array(max + 1);
-    values.forEach((v, i) => (lookup[v] = i));
+  const lookup = lookupOf(values);
+  if (lookup) {
     for (let i = 0; i < ids.length; i++) ranks[i] = lookup[ids[i]];
   } else {
     const lookup = new Map<number, number>();

@@ -8,7 +8,7 @@ import type { Manifest, Model } from "./model-io";
 import { type Neighbours, nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams, similarityParams } from "./params";
 import { popularOrder } from "./recommend";
-import { type Encoding, encode, sampleUsers, splitAll } from "./split";
+import { type Encoding, encodeAll, sampleUsers, splitAll } from "./split";
 import { defaultThreads } from "./workers";
 
 /** Told when a stage ends: its name, milliseconds and a one-line summary. */
@@ -116,7 +116,7 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
   const ratings = await run.stage("sample", () => sampleUsers(merged.ratings, params.sampleUsers, params.seed),
     (r) => (params.sampleUsers === undefined ? "all users" : `${fmt(r.userId.length)} ratings of ${fmt(params.sampleUsers)} sampled users`));
   const { liked, isTest } = await run.stage("split", () => splitAll(ratings, params, run.threads), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
-  const enc = await run.stage("encode", () => encode(ratings), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
+  const enc = await run.stage("encode", () => encodeAll(ratings, run.threads), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
   const matrices = await run.stage("csr", async () => {
     const m = await splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked, isTest, true, run.threads);

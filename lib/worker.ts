@@ -10,6 +10,7 @@ export const TASKS: Record<string, [module: string, task: string]> = {
   "ingest.parse": ["./ingest", "parseChunkTask"],
   "ingest.sha256": ["./ingest", "sha256Task"],
   "split.rate": ["./split", "splitTask"],
+  "encode.rank": ["./split", "encodeTask"],
   "csr.fill": ["./csr", "csrTask"],
 };
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fnv1a32 } from "../lib/hash";
 import type { Ratings } from "../lib/ingest";
-import { distinct, encode, hashSample, indexOf, likedOf, sampleUsers, splitAll, splitRatings } from "../lib/split";
+import { distinct, encode, encodeAll, hashSample, indexOf, likedOf, sampleUsers, splitAll, splitRatings } from "../lib/split";
 
 const ratings = (rows: [number, number, number][]): Ratings => ({
   userId: Int32Array.from(rows, (r) => r[0]),
@@ -39,9 +39,9 @@ test("split equals the spec's string formula for ids of every length, in a digit
   }
 });
 
-test("splitAll on 2 and 3 threads: likedOf's and splitRatings's flags, users cut between threads, with and without the digit table", async () => {
+test("splitAll and encodeAll on 1 to 3 threads: likedOf's, splitRatings's and encode's results, users cut between threads, small ids and large", async () => {
   const n = 3_300_000; // enough for 3 threads to share it
-  for (const big of [0, 2 ** 20]) {
+  for (const big of [0, 2 ** 27]) { // 2^27: no digit table (ids of 2^20 and more), no rank lookup (2^26 and more)
     const r: Ratings = { userId: new Int32Array(n), movieId: new Int32Array(n), rating: new Float32Array(n) };
     for (let i = 0; i < n; i++) {
       r.userId[i] = 1 + Math.floor(i / 1000); // runs of 1000: the cuts fall inside users
@@ -53,6 +53,7 @@ test("splitAll on 2 and 3 threads: likedOf's and splitRatings's flags, users cut
       const got = await splitAll(r, { likeThreshold: 3.5, testFraction: 0.3, seed: 7 }, threads);
       assert.ok(Buffer.from(got.liked).equals(Buffer.from(liked)), `liked on ${threads} threads`);
       assert.ok(Buffer.from(got.isTest).equals(Buffer.from(isTest)), `isTest on ${threads} threads`);
+      assert.deepEqual(await encodeAll(r, threads), encode(r), `encoding on ${threads} threads`);
     }
   }
 });
