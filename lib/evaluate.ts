@@ -2,7 +2,7 @@ import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWit
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { rankFromHistory, rankPopularFor } from "./recommend";
+import { rankFromHistory } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -173,6 +173,8 @@ export function rankTask(s: EvaluationShared, index: number): void {
   const kernel = s.kernel && instantiate(s.kernel.module, s.kernel.memory);
   const scratch = s.kernel?.scratch[index];
   const factorScratch = s.factors && newFactorScratch(neighbours.indptr.length - 1, popular.length);
+  // the popularity baseline's: rankPopularFor without allocating, the user's rated movies marked with their position
+  const ratedBy = new Int32Array(neighbours.indptr.length - 1).fill(-1), popularTop = new Int32Array(n);
   const rank = (method: Method, u: number): ArrayLike<number> => {
     switch (method) {
       case "neighbours": {
@@ -182,7 +184,12 @@ export function rankTask(s: EvaluationShared, index: number): void {
           s.kernel!.ranges.byteOffset, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
         return scratch.topIds.subarray(0, got);
       }
-      case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n).movies;
+      case "popularity": {
+        for (let p = trainRated.indptr[u]; p < trainRated.indptr[u + 1]; p++) ratedBy[trainRated.indices[p]] = u;
+        let got = 0;
+        for (let i = 0; i < popular.length && got < n; i++) if (ratedBy[popular[i]] !== u) popularTop[got++] = popular[i];
+        return popularTop.subarray(0, got);
+      }
       default: {
         const blend: Blend | undefined = method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;
         return rankWithFactors(s.factors!, u, popular, row(trainRated, u), n, factorScratch as FactorScratch, blend).movies;
