@@ -88,7 +88,18 @@ interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
    * for the model's ranking: the kernel, its memory (holding the neighbour lists, X_train, trainRated, and each
    * thread's scores and top n), and where each movie's list is (then `neighbours` holds only indptr)
    */
-  kernel?: { module: WasmModule; memory: WasmMemory; ranges: Int32Array; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[] };
+  kernel?: { module: WasmModule; memory: WasmMemory; ranges: Int32Array; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[]; fill: KernelFill };
+}
+
+/**
+ * What the threads copy into the kernel memory before ranking, each a share: the neighbour lists (as pairs, at their
+ * `ranges`) and X_train's and trainRated's arrays; `ready` counts the threads done.
+ */
+interface KernelFill {
+  neighbours: Neighbours;
+  pairs: Int32Array;
+  copies: [from: Int32Array, to: Int32Array][];
+  ready: Int32Array;
 }
 
 /**
@@ -127,9 +138,9 @@ export async function evaluateRankings(input: EvaluationInput, users: Int32Array
 }
 
 /**
- * The neighbours, X_train and trainRated copied into a kernel memory that also holds each thread's scores and top n.
- * Each movie's neighbours are stored as (index, sim) pairs, the lists of the most-liked movies first (`popular`): the
- * lists read most often then share the cache.
+ * A kernel memory for the neighbours, X_train and trainRated (copied in by the threads, see fillKernel), and each
+ * thread's scores and top n. Each movie's neighbours are stored as (index, sim) pairs, the lists of the most-liked
+ * movies first (`popular`): the lists read most often then share the cache.
  */
 async function inKernelMemory({ neighbours, popular, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
   const nMovies = neighbours.indptr.length - 1, nPairs = neighbours.indices.length;
@@ -138,35 +149,54 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
     trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
     ratedIndptr: ["i32", trainRated.indptr.length], ratedIndices: ["i32", trainRated.indices.length],
   }, { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, threads);
-  const { ranges, pairs } = common, sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length);
+  const { ranges, pairs } = common;
   const listed = new Uint8Array(nMovies);
-  let q = 0;
+  let q = pairs.byteOffset;
   const place = (m: number) => {
     listed[m] = 1;
-    ranges[2 * m] = pairs.byteOffset + 8 * q;
-    for (let p = neighbours.indptr[m]; p < neighbours.indptr[m + 1]; p++, q++) {
-      pairs[2 * q] = neighbours.indices[p];
-      sims[2 * q + 1] = neighbours.sims[p];
-    }
-    ranges[2 * m + 1] = pairs.byteOffset + 8 * q;
+    ranges[2 * m] = q;
+    q += 8 * (neighbours.indptr[m + 1] - neighbours.indptr[m]);
+    ranges[2 * m + 1] = q;
   };
   popular.forEach(place);
   for (let m = 0; m < nMovies; m++) if (!listed[m]) place(m);
-  common.trainIndptr.set(X_train.indptr);
-  common.trainIndices.set(X_train.indices);
-  common.ratedIndptr.set(trainRated.indptr);
-  common.ratedIndices.set(trainRated.indices);
+  const fill: KernelFill = {
+    neighbours: { indptr: shared(neighbours.indptr), indices: shared(neighbours.indices), sims: shared(neighbours.sims) }, pairs,
+    copies: [[X_train.indptr, common.trainIndptr], [X_train.indices, common.trainIndices], [trainRated.indptr, common.ratedIndptr], [trainRated.indices, common.ratedIndices]]
+      .map(([from, to]) => [shared(from), to]),
+    ready: sharedArray(Int32Array, 1),
+  };
   return {
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
     trainRated: { indptr: common.ratedIndptr, indices: common.ratedIndices },
-    kernel: { module: await kernelModule(), memory, ranges, scratch },
+    kernel: { module: await kernelModule(), memory, ranges, scratch, fill },
   };
+}
+
+/** Thread `index` of `threads`: its share of the kernel memory's copies, then it waits for the other threads' (see KernelFill). */
+function fillKernel({ neighbours, pairs, copies, ready }: KernelFill, ranges: Int32Array, index: number, threads: number): void {
+  const share = (n: number) => [Math.floor((n * index) / threads), Math.floor((n * (index + 1)) / threads)];
+  const sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length), [lo, hi] = share(neighbours.indptr.length - 1);
+  for (let m = lo; m < hi; m++) {
+    for (let p = neighbours.indptr[m], q = (ranges[2 * m] - pairs.byteOffset) >> 2; p < neighbours.indptr[m + 1]; p++, q += 2) {
+      pairs[q] = neighbours.indices[p];
+      sims[q + 1] = neighbours.sims[p];
+    }
+  }
+  for (const [from, to] of copies) {
+    const [a, b] = share(from.length);
+    to.set(from.subarray(a, b), a);
+  }
+  Atomics.add(ready, 0, 1);
+  Atomics.notify(ready, 0);
+  for (let done; (done = Atomics.load(ready, 0)) < threads; ) Atomics.wait(ready, 0, done);
 }
 
 const CHUNK = 256;
 
 /** Ranks and scores chunks of users until none are left, for each method; the model's ranking runs in the kernel. */
-export function rankTask(s: EvaluationShared, index: number): void {
+export function rankTask(s: EvaluationShared, index: number, threads: number): void {
+  if (s.kernel) fillKernel(s.kernel.fill, s.kernel.ranges, index, threads);
   const { users, n, neighbours, popular, X_train, trainRated, next } = s;
   const scorers = s.scores.map((scores) => scorer(s.X_test, n, scores));
   const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
