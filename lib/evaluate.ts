@@ -2,7 +2,7 @@ import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWit
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { rankFromHistory } from "./recommend";
+import { copyPairs, placeRanges, rankFromHistory } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -138,9 +138,8 @@ export async function evaluateRankings(input: EvaluationInput, users: Int32Array
 }
 
 /**
- * A kernel memory for the neighbours, X_train and trainRated (copied in by the threads, see fillKernel), and each
- * thread's scores and top n. Each movie's neighbours are stored as (index, sim) pairs, the lists of the most-liked
- * movies first (`popular`): the lists read most often then share the cache.
+ * A kernel memory for the neighbours (as placeNeighbours places them), X_train and trainRated, copied in by the
+ * threads (see fillKernel), and each thread's scores and top n.
  */
 async function inKernelMemory({ neighbours, popular, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
   const nMovies = neighbours.indptr.length - 1, nPairs = neighbours.indices.length;
@@ -150,16 +149,7 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
     ratedIndptr: ["i32", trainRated.indptr.length], ratedIndices: ["i32", trainRated.indices.length],
   }, { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, threads);
   const { ranges, pairs } = common;
-  const listed = new Uint8Array(nMovies);
-  let q = pairs.byteOffset;
-  const place = (m: number) => {
-    listed[m] = 1;
-    ranges[2 * m] = q;
-    q += 8 * (neighbours.indptr[m + 1] - neighbours.indptr[m]);
-    ranges[2 * m + 1] = q;
-  };
-  popular.forEach(place);
-  for (let m = 0; m < nMovies; m++) if (!listed[m]) place(m);
+  placeRanges(neighbours, popular, ranges, pairs);
   const fill: KernelFill = {
     neighbours: { indptr: shared(neighbours.indptr), indices: shared(neighbours.indices), sims: shared(neighbours.sims) }, pairs,
     copies: [[X_train.indptr, common.trainIndptr], [X_train.indices, common.trainIndices], [trainRated.indptr, common.ratedIndptr], [trainRated.indices, common.ratedIndices]]
@@ -176,13 +166,8 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
 /** Thread `index` of `threads`: its share of the kernel memory's copies, then it waits for the other threads' (see KernelFill). */
 function fillKernel({ neighbours, pairs, copies, ready }: KernelFill, ranges: Int32Array, index: number, threads: number): void {
   const share = (n: number) => [Math.floor((n * index) / threads), Math.floor((n * (index + 1)) / threads)];
-  const sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length), [lo, hi] = share(neighbours.indptr.length - 1);
-  for (let m = lo; m < hi; m++) {
-    for (let p = neighbours.indptr[m], q = (ranges[2 * m] - pairs.byteOffset) >> 2; p < neighbours.indptr[m + 1]; p++, q += 2) {
-      pairs[q] = neighbours.indices[p];
-      sims[q + 1] = neighbours.sims[p];
-    }
-  }
+  const [lo, hi] = share(neighbours.indptr.length - 1);
+  copyPairs(neighbours, ranges, pairs, lo, hi);
   for (const [from, to] of copies) {
     const [a, b] = share(from.length);
     to.set(from.subarray(a, b), a);

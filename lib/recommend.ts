@@ -1,5 +1,6 @@
 import { newFactorScratch, rankWithFactors, userFactors } from "./als";
 import { genresOf } from "./features";
+import { instantiate, type Kernel, kernelModule, sharedMemory } from "./kernel";
 import type { Model } from "./model-io";
 import type { Neighbours } from "./neighbours";
 import { indexOf } from "./split";
@@ -58,12 +59,83 @@ function accumulateScores(neighbours: Neighbours, history: ArrayLike<number>, s:
 }
 
 /**
+ * Each movie's neighbours as (index, sim) pairs in `pairs` (a kernel memory), movie m's between the addresses
+ * ranges[2m] and ranges[2m + 1], as the kernel's rankUser reads them. The lists of the most-liked movies come
+ * first (`popular`): the lists read most often then share the cache.
+ */
+export function placeNeighbours(neighbours: Neighbours, popular: Int32Array, ranges: Int32Array, pairs: Int32Array): void {
+  placeRanges(neighbours, popular, ranges, pairs);
+  copyPairs(neighbours, ranges, pairs, 0, neighbours.indptr.length - 1);
+}
+
+/** placeNeighbours's layout: each movie's range in `pairs`, the lists of the most-liked movies first. */
+export function placeRanges(neighbours: Neighbours, popular: Int32Array, ranges: Int32Array, pairs: Int32Array): void {
+  const nMovies = neighbours.indptr.length - 1;
+  const listed = new Uint8Array(nMovies);
+  let q = pairs.byteOffset;
+  const place = (m: number) => {
+    listed[m] = 1;
+    ranges[2 * m] = q;
+    q += 8 * (neighbours.indptr[m + 1] - neighbours.indptr[m]);
+    ranges[2 * m + 1] = q;
+  };
+  popular.forEach(place);
+  for (let m = 0; m < nMovies; m++) if (!listed[m]) place(m);
+}
+
+/** placeNeighbours's copy of the lists of movies lo..hi - 1 into their ranges (evaluation threads copy a share each). */
+export function copyPairs(neighbours: Neighbours, ranges: Int32Array, pairs: Int32Array, lo: number, hi: number): void {
+  const sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length);
+  for (let m = lo; m < hi; m++) {
+    for (let p = neighbours.indptr[m], q = (ranges[2 * m] - pairs.byteOffset) >> 2; p < neighbours.indptr[m + 1]; p++, q += 2) {
+      pairs[q] = neighbours.indices[p];
+      sims[q + 1] = neighbours.sims[p];
+    }
+  }
+}
+
+/** The kernel and its memory when rankFromHistory runs in it for a model's neighbours (rankInKernel). */
+interface KernelRanking {
+  kernel: Kernel;
+  ranges: Int32Array;
+  history: Int32Array;
+  rated: Int32Array;
+  score: Float64Array;
+  touched: Int32Array;
+  topIds: Int32Array;
+  topScores: Float64Array;
+}
+
+const kernelRankings = new WeakMap<Neighbours, KernelRanking>();
+
+/** Makes rankFromHistory rank in the WebAssembly kernel for these neighbours from now on, with the same results (the server's hot path). */
+export async function rankInKernel(neighbours: Neighbours, popular: Int32Array): Promise<void> {
+  const nMovies = neighbours.indptr.length - 1;
+  const { memory, common } = sharedMemory({
+    ranges: ["i32", 2 * nMovies], pairs: ["i32", 2 * neighbours.indices.length], history: ["i32", nMovies], rated: ["i32", nMovies],
+    score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", nMovies], topScores: ["f64", nMovies],
+  }, {}, 0, "the model's neighbours");
+  placeNeighbours(neighbours, popular, common.ranges, common.pairs);
+  kernelRankings.set(neighbours, { kernel: instantiate(await kernelModule(), memory), ...common });
+}
+
+/**
  * Spec step 10: score(j) = sum of sim(m, j) over m in `history` (ascending movieId_enc), in double,
  * movies in `rated` excluded, top n by score then movieId_enc. An empty history gets `popular`.
  */
 export function rankFromHistory(
   neighbours: Neighbours, popular: Int32Array, history: ArrayLike<number>, rated: ArrayLike<number>, n: number,
 ): Ranking {
+  const k = kernelRankings.get(neighbours);
+  // (lists longer than the catalogue, which repeat movies, take the script's path)
+  if (k && history.length > 0 && n >= 1 && history.length <= k.history.length && rated.length <= k.rated.length) {
+    k.history.set(history);
+    k.rated.set(rated);
+    const h = k.history.byteOffset, r = k.rated.byteOffset;
+    const got = k.kernel.rankUser(h, h + 4 * history.length, r, r + 4 * rated.length, k.ranges.byteOffset, k.score.byteOffset, k.touched.byteOffset,
+      Math.min(n, k.topIds.length), k.topIds.byteOffset, k.topScores.byteOffset);
+    return { movies: k.topIds.slice(0, got), scores: k.topScores.slice(0, got), fallback: null };
+  }
   const s = scratchFor(neighbours);
   const stamp = ++s.stamp;
   for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;

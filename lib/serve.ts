@@ -6,7 +6,7 @@ import { integer } from "./args";
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from "fastify";
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from "./model-io";
 import { DEFAULTS } from "./params";
-import { recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
+import { rankInKernel, recommendForMovies, recommendForUser, similarTo, UnknownIdError } from "./recommend";
 import { excerpt, listSome } from "./text";
 
 /** The managed online endpoint's own request limit (../shared/spec/azure.md, section 3). */
@@ -249,7 +249,10 @@ async function serve({ modelDir, host, port, ...options }: ServeOptions): Promis
     const azure = process.env.AZUREML_MODEL_DIR;
     const dir = modelDir ?? (azure ? await findModelDir(azure) : DEFAULT_MODEL_DIR);
     const t0 = performance.now();
-    model = await loadModel(dir);
+    const loaded = await loadModel(dir);
+    // the kernel only speeds up: a model too large for its memory is ranked in script
+    if (!loaded.als) await rankInKernel(loaded.neighbours, loaded.popular).catch((e: Error) => app.log.warn(`ranking in script: ${excerpt(e.message, 500)}`));
+    model = loaded;
     app.log.info(`model loaded from ${dir} in ${Math.round(performance.now() - t0)} ms: ${model.movies.movieId.length} movies, ${model.users.userId.length} users`);
   } catch (e) {
     app.log.error(`cannot load the model: ${excerpt((e as Error).message, 500)}`);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Neighbours } from "../lib/neighbours";
 import { loadModel, saveModel } from "../lib/model-io";
 import { DEFAULTS } from "../lib/params";
-import { popularOrder, rankFromHistory, rankPopularFor, recommendForUser } from "../lib/recommend";
+import { historyOf, popularOrder, rankFromHistory, rankInKernel, rankPopularFor, recommendForUser } from "../lib/recommend";
 import { PRESETS, syntheticDir } from "../lib/synthetic";
 import { train } from "../lib/train";
 import { denseRecommend } from "./reference";
@@ -45,6 +45,29 @@ test("recommend agrees with the dense reference for every history", () => {
       assert.deepEqual([...r.movies], denseRecommend(dense, history, history, n), `history ${history}, n ${n}`);
     }
   }
+});
+
+test("in the kernel (the server's path), recommend ranks exactly as in script: every history of the hand-worked lists, and a trained model's users", async () => {
+  const inKernel = { ...neighbours };
+  await rankInKernel(inKernel, Int32Array.from([4, 1]));
+  for (let mask = 1; mask < 32; mask++) {
+    const history = [0, 1, 2, 3, 4].filter((m) => mask & (1 << m));
+    const unliked = [0, 1, 2, 3, 4].filter((m) => !history.includes(m));
+    for (const [rated, n] of [[history, 1], [history, 5], [[...history, ...unliked.slice(0, 1)], 2], [[...history, ...history], 3]] as const) {
+      assert.deepEqual(rankFromHistory(inKernel, new Int32Array(0), history, rated, n), rankFromHistory(neighbours, new Int32Array(0), history, rated, n), `history ${history}`);
+    }
+  }
+  const model = await train(await syntheticDir("small", 42));
+  const kernelModel = { ...model.neighbours };
+  await rankInKernel(kernelModel, model.popular);
+  let compared = 0;
+  for (const userId of model.users.userId.subarray(0, 300)) {
+    const { rated, liked } = historyOf(model, userId);
+    if (liked.length === 0) continue;
+    for (const n of [1, 10, 100]) assert.deepEqual(rankFromHistory(kernelModel, model.popular, liked, rated, n), rankFromHistory(model.neighbours, model.popular, liked, rated, n), `userId ${userId}, n ${n}`);
+    compared++;
+  }
+  assert.ok(compared > 200, `compared ${compared} users`);
 });
 
 test("popular order: likes descending, ties by movieId_enc, movies without likes left out", () => {
