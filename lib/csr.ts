@@ -151,23 +151,33 @@ export async function csrsOnThreads(rows: Int32Array, cols: Int32Array, nRows: n
       ...(transposed[k] ? { tIndptr: sharedArray(Int32Array, nCols + 1), tIndices: sharedArray(Int32Array, nnz) } : {}),
     };
   });
-  await runTask("csr.fill", csrTask, { cols: shared(cols), classes: shared(classes), matrices }, Math.min(threads, matrices.length));
+  // Each matrix to the thread with the least work so far, the largest first. Its work: a pass over all entries (a
+  // copy when it keeps all, a quarter of that), and a transpose's about 4 times a pass's per entry kept (measured).
+  const on = Math.min(threads, matrices.length), work = new Array<number>(on).fill(0), owner = new Array<number>(matrices.length);
+  const cost = matrices.map((m, k) => (m.indptr[nRows] === cols.length ? cols.length / 4 : cols.length) + (transposed[k] ? 4 * m.indptr[nRows] : 0));
+  for (const k of cost.map((_, k) => k).sort((a, b) => cost[b] - cost[a])) {
+    owner[k] = work.indexOf(Math.min(...work));
+    work[owner[k]] += cost[k];
+  }
+  await runTask("csr.fill", csrTask, { cols: shared(cols), classes: shared(classes), matrices, owner }, on);
   return matrices.map(({ indptr, indices, tIndptr, tIndices }) => {
     const nnz = indptr[nRows];
     return [binary(nRows, nCols, indptr, indices.subarray(0, nnz)), tIndptr && tIndices ? binary(nCols, nRows, tIndptr, tIndices) : undefined];
   });
 }
 
-/** What the threads of csrsOnThreads share: the entries' columns and classes, and per matrix its kept classes and arrays. */
+/** What the threads of csrsOnThreads share: the entries' columns and classes, per matrix its kept classes and arrays, and its thread. */
 interface CsrJob {
   cols: Int32Array;
   classes: Uint8Array;
+  owner: number[];
   matrices: { keep: Uint8Array; indptr: Int32Array; indices: Int32Array; tIndptr?: Int32Array; tIndices?: Int32Array }[];
 }
 
-/** Thread `index` of `threads` of csrsOnThreads: the matrices k = index, index + threads, ... and their transposes. */
-export function csrTask({ cols, classes, matrices }: CsrJob, index: number, threads: number): void {
-  for (let k = index; k < matrices.length; k += threads) {
+/** Thread `index` of csrsOnThreads: the matrices it owns and their transposes. */
+export function csrTask({ cols, classes, matrices, owner }: CsrJob, index: number): void {
+  for (let k = 0; k < matrices.length; k++) {
+    if (owner[k] !== index) continue;
     const { keep, indptr, indices, tIndptr, tIndices } = matrices[k];
     const nRows = indptr.length - 1, kept = fillIndices(cols, classes, keep, indices, indptr[nRows]);
     if (tIndptr && tIndices) transposeInto(indptr, kept, tIndptr, tIndices);
