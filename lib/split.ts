@@ -74,27 +74,29 @@ function likeCut(likeThreshold: number): number {
  * (spec step 5 with word "split"; the validation split uses "valid").
  */
 export function splitRatings(ratings: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word = "split"): Uint8Array {
-  const job = splitJob(ratings, testFraction, seed, word, new Uint8Array(ratings.userId.length));
+  const job = testJob(ratings, testFraction, seed, word, new Uint8Array(ratings.userId.length), decimals(ratings.movieId));
   testRange(job, 0, ratings.userId.length);
   return job.isTest;
 }
 
-/** What the threads of splitAll share: the ratings, the hash's prefix and digit table, the cuts, and the flags to fill. */
-interface SplitJob {
+/** What testRange reads and fills: the ratings' ids, the hash's prefix and digit table, the threshold, and isTest. */
+interface TestJob {
   userId: Int32Array;
   movieId: Int32Array;
-  rating?: Float32Array;
   prefix: number;
   digits: Int32Array;
   threshold: number;
-  cut: number;
-  liked: Uint8Array;
   isTest: Uint8Array;
 }
 
-function splitJob(ratings: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word: string, isTest: Uint8Array, digits = decimals(ratings.movieId)): SplitJob {
-  const { userId, movieId } = ratings;
-  return { userId, movieId, prefix: fnvString(FNV_OFFSET, `${seed}:${word}:`), digits, threshold: testFraction * 10000, cut: Infinity, liked: isTest, isTest };
+const testJob = ({ userId, movieId }: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word: string, isTest: Uint8Array, digits: Int32Array): TestJob =>
+  ({ userId, movieId, prefix: fnvString(FNV_OFFSET, `${seed}:${word}:`), digits, threshold: testFraction * 10000, isTest });
+
+/** What the threads of splitAll share: testRange's job, and the ratings, likeCut's float and the liked flags to fill. */
+interface SplitJob extends TestJob {
+  rating: Float32Array;
+  cut: number;
+  liked: Uint8Array;
 }
 
 /** likedOf and splitRatings (spec steps 4 and 5) at once, the ratings shared out over `threads` threads. */
@@ -104,7 +106,7 @@ export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, 
   const flags = () => (on > 1 ? sharedArray(Uint8Array, n) : new Uint8Array(n));
   const { userId, movieId, rating } = ratings;
   const job: SplitJob = {
-    ...splitJob({ userId: place(userId), movieId: place(movieId) }, testFraction, seed, "split", flags(), place(decimals(movieId))),
+    ...testJob({ userId: place(userId), movieId: place(movieId) }, testFraction, seed, "split", flags(), place(decimals(movieId))),
     rating: place(rating), cut: likeCut(likeThreshold), liked: flags(),
   };
   await runTask("split.rate", splitTask, job, on);
@@ -118,12 +120,12 @@ const MIN_SHARE = 1 << 20;
 export function splitTask(job: SplitJob, index: number, threads: number): void {
   const n = job.userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
   const { rating, cut, liked } = job;
-  for (let i = lo; i < hi; i++) liked[i] = rating![i] >= cut ? 1 : 0;
+  for (let i = lo; i < hi; i++) liked[i] = rating[i] >= cut ? 1 : 0;
   testRange(job, lo, hi);
 }
 
 /** isTest[i] for ratings i in [lo, hi) (see splitRatings). */
-function testRange({ userId, movieId, prefix, digits, threshold, isTest }: SplitJob, lo: number, hi: number): void {
+function testRange({ userId, movieId, prefix, digits, threshold, isTest }: TestJob, lo: number, hi: number): void {
   for (let i = lo; i < hi; ) {
     const user = userId[i], userPrefix = fnvString(fnvDecimal(prefix, user), ":") | 0; // int32: the steps below stay integer
     for (; i < hi && userId[i] === user; i++) {
