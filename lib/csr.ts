@@ -174,10 +174,10 @@ interface CsrJob {
   matrices: { keep: Uint8Array; indptr: Int32Array; indices: Int32Array; tIndptr?: Int32Array; tIndices?: Int32Array }[];
 }
 
-/** Thread `index` of csrsOnThreads: the matrices it owns and their transposes. */
-export function csrTask({ cols, classes, matrices, owner }: CsrJob, index: number): void {
+/** Thread `index` of `threads` of csrsOnThreads: the matrices it owns and their transposes (on one thread, all). */
+export function csrTask({ cols, classes, matrices, owner }: CsrJob, index: number, threads: number): void {
   for (let k = 0; k < matrices.length; k++) {
-    if (owner[k] !== index) continue;
+    if (owner[k] % threads !== index) continue;
     const { keep, indptr, indices, tIndptr, tIndices } = matrices[k];
     const nRows = indptr.length - 1, kept = fillIndices(cols, classes, keep, indices, indptr[nRows]);
     if (tIndptr && tIndices) transposeInto(indptr, kept, tIndptr, tIndices);
