@@ -1,3 +1,5 @@
+import { runTask, shared, sharedArray } from "./workers";
+
 /** A sparse matrix in compressed sparse row form; column indices ascending within a row. */
 export interface Csr {
   nRows: number;
@@ -101,30 +103,102 @@ function sortedCounts(rows: Int32Array, cols: Int32Array, nRows: number, tags: U
 function fill(rows: Int32Array, cols: Int32Array, nRows: number, tags: Uint8Array | undefined, perRow: Int32Array | undefined, kept: Uint8Array[]): [Int32Array, Int32Array][] {
   return kept.map((keep) => {
     const indptr = new Int32Array(nRows + 1);
-    if (perRow) {
-      for (let r = 0; r < nRows; r++) {
-        let count = 0;
-        for (let t = 0; t < 8; t++) count += keep[t] * perRow[8 * r + t];
-        indptr[r + 1] = count;
-      }
-    } else for (let i = 0; i < rows.length; i++) indptr[rows[i] + 1] += tags ? keep[tags[i]] : keep[0];
-    for (let r = 0; r < nRows; r++) indptr[r + 1] += indptr[r];
-    const nnz = indptr[nRows];
-    if (nnz === cols.length) return [indptr, cols.slice()];
-    const indices = new Int32Array(nnz + 1); // a spare slot: each entry is written, then kept or not
-    if (tags) for (let i = 0, n = 0; i < cols.length; i++) { indices[n] = cols[i]; n += keep[tags[i]]; }
-    return [indptr, indices.subarray(0, nnz)];
+    if (perRow) rowPointers(perRow, keep, indptr);
+    else {
+      for (let i = 0; i < rows.length; i++) indptr[rows[i] + 1] += tags ? keep[tags[i]] : keep[0];
+      for (let r = 0; r < nRows; r++) indptr[r + 1] += indptr[r];
+    }
+    const indices = new Int32Array(indptr[nRows] === cols.length ? cols.length : indptr[nRows] + 1);
+    return [indptr, fillIndices(cols, tags, keep, indices, indptr[nRows])];
   });
+}
+
+/** indptr (nRows + 1 long) from the entries per row and tag, keeping tag t when keep[t] is 1. */
+function rowPointers(perRow: Int32Array, keep: Uint8Array, indptr: Int32Array): void {
+  const nRows = indptr.length - 1;
+  for (let r = 0; r < nRows; r++) {
+    let count = 0;
+    for (let t = 0; t < 8; t++) count += keep[t] * perRow[8 * r + t];
+    indptr[r + 1] = indptr[r] + count;
+  }
+}
+
+/** The `nnz` columns kept (tag t when keep[t] is 1), in order, written to `indices` (all of cols, or nnz + 1 long). */
+function fillIndices(cols: Int32Array, tags: Uint8Array | undefined, keep: Uint8Array, indices: Int32Array, nnz: number): Int32Array {
+  if (nnz === cols.length) {
+    indices.set(cols);
+    return indices;
+  }
+  // a spare slot: each entry is written, then kept or not
+  if (tags) for (let i = 0, n = 0; i < cols.length; i++) { indices[n] = cols[i]; n += keep[tags[i]]; }
+  return indices.subarray(0, nnz);
+}
+
+/**
+ * csrsFromEntries on `threads` threads, a matrix a thread at a time, each with its transpose where `transposed[k]`
+ * (no data: 0/1 matrices); all in shared memory. Entries not sorted by row, then column, are left to csrsFromEntries.
+ */
+export async function csrsOnThreads(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, classes: Uint8Array, masks: number[], transposed: boolean[], threads: number): Promise<[Csr, Csr | undefined][]> {
+  const perRow = threads > 1 ? sortedCounts(rows, cols, nRows, classes) : null;
+  if (!perRow) return csrsFromEntries(rows, cols, nRows, nCols, classes, masks).map((X, k) => [X, transposed[k] ? transpose(X) : undefined]);
+  const keeps = masks.map((mask) => Uint8Array.from({ length: 8 }, (_, c) => (mask >> c) & 1));
+  const matrices = keeps.map((keep, k): CsrJob["matrices"][number] => {
+    const indptr = sharedArray(Int32Array, nRows + 1);
+    rowPointers(perRow, keep, indptr);
+    const nnz = indptr[nRows];
+    return {
+      keep, indptr, indices: sharedArray(Int32Array, nnz === cols.length ? nnz : nnz + 1),
+      ...(transposed[k] ? { tIndptr: sharedArray(Int32Array, nCols + 1), tIndices: sharedArray(Int32Array, nnz) } : {}),
+    };
+  });
+  // Each matrix to the thread with the least work so far, the largest first. Its work: a pass over all entries (a
+  // copy when it keeps all, a quarter of that), and a transpose's about 4 times a pass's per entry kept (measured).
+  const on = Math.min(threads, matrices.length), work = new Array<number>(on).fill(0), owner = new Array<number>(matrices.length);
+  const cost = matrices.map((m, k) => (m.indptr[nRows] === cols.length ? cols.length / 4 : cols.length) + (transposed[k] ? 4 * m.indptr[nRows] : 0));
+  for (const k of cost.map((_, k) => k).sort((a, b) => cost[b] - cost[a])) {
+    owner[k] = work.indexOf(Math.min(...work));
+    work[owner[k]] += cost[k];
+  }
+  await runTask("csr.fill", csrTask, { cols: shared(cols), classes: shared(classes), matrices, owner }, on);
+  return matrices.map(({ indptr, indices, tIndptr, tIndices }) => {
+    const nnz = indptr[nRows];
+    return [binary(nRows, nCols, indptr, indices.subarray(0, nnz)), tIndptr && tIndices ? binary(nCols, nRows, tIndptr, tIndices) : undefined];
+  });
+}
+
+/** What the threads of csrsOnThreads share: the entries' columns and classes, per matrix its kept classes and arrays, and its thread. */
+interface CsrJob {
+  cols: Int32Array;
+  classes: Uint8Array;
+  owner: number[];
+  matrices: { keep: Uint8Array; indptr: Int32Array; indices: Int32Array; tIndptr?: Int32Array; tIndices?: Int32Array }[];
+}
+
+/** Thread `index` of `threads` of csrsOnThreads: the matrices it owns and their transposes (on one thread, all). */
+export function csrTask({ cols, classes, matrices, owner }: CsrJob, index: number, threads: number): void {
+  for (let k = 0; k < matrices.length; k++) {
+    if (owner[k] % threads !== index) continue;
+    const { keep, indptr, indices, tIndptr, tIndices } = matrices[k];
+    const nRows = indptr.length - 1, kept = fillIndices(cols, classes, keep, indices, indptr[nRows]);
+    if (tIndptr && tIndices) transposeInto(indptr, kept, tIndptr, tIndices);
+  }
 }
 
 /** Xᵀ, rows sorted; data carried along (a 0/1 matrix's stays implied). */
 export function transpose(X: Csr): Csr {
-  const { nRows, nCols, indptr: rowPtr, indices: cols } = X;
-  const indptr = new Int32Array(nCols + 1);
+  const { nRows, nCols } = X;
+  const indptr = new Int32Array(nCols + 1), indices = new Int32Array(X.indices.length);
+  const values = ones.has(X) ? undefined : X.data, data = values && new Float64Array(X.indices.length);
+  transposeInto(X.indptr, X.indices, indptr, indices, values, data);
+  if (!data) return binary(nCols, nRows, indptr, indices);
+  return { nRows: nCols, nCols: nRows, indptr, indices, data };
+}
+
+/** The transpose of the matrix (rowPtr, cols[, values]) written to zeroed indptr (nCols + 1 long), indices[, data]. */
+function transposeInto(rowPtr: Int32Array, cols: Int32Array, indptr: Int32Array, indices: Int32Array, values?: Float64Array, data?: Float64Array): void {
+  const nRows = rowPtr.length - 1, nCols = indptr.length - 1;
   for (let p = 0; p < cols.length; p++) indptr[cols[p] + 1]++;
   for (let c = 0; c < nCols; c++) indptr[c + 1] += indptr[c];
-  const indices = new Int32Array(cols.length);
-  const values = ones.has(X) ? undefined : X.data, data = values && new Float64Array(cols.length);
   const next = indptr.slice(0, nCols);
   for (let r = 0; r < nRows; r++) {
     for (let p = rowPtr[r]; p < rowPtr[r + 1]; p++) {
@@ -133,8 +207,6 @@ export function transpose(X: Csr): Csr {
       if (data) data[q] = values![p];
     }
   }
-  if (!data) return binary(nCols, nRows, indptr, indices);
-  return { nRows: nCols, nCols: nRows, indptr, indices, data };
 }
 
 /** Each row scaled to unit L2 norm; empty rows stay empty (spec step 8). A 0/1 matrix's rows hold 1 / sqrt(length), made on first read. */

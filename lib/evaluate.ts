@@ -2,7 +2,7 @@ import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWit
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { placeNeighbours, rankFromHistory, rankPopularFor } from "./recommend";
+import { copyPairs, placeRanges, rankFromHistory } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -88,7 +88,18 @@ interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
    * for the model's ranking: the kernel, its memory (holding the neighbour lists, X_train, trainRated, and each
    * thread's scores and top n), and where each movie's list is (then `neighbours` holds only indptr)
    */
-  kernel?: { module: WasmModule; memory: WasmMemory; ranges: Int32Array; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[] };
+  kernel?: { module: WasmModule; memory: WasmMemory; ranges: Int32Array; scratch: { score: Float64Array; touched: Int32Array; topIds: Int32Array; topScores: Float64Array }[]; fill: KernelFill };
+}
+
+/**
+ * What the threads copy into the kernel memory before ranking, each a share: the neighbour lists (as pairs, at their
+ * `ranges`) and X_train's and trainRated's arrays; `ready` counts the threads done.
+ */
+interface KernelFill {
+  neighbours: Neighbours;
+  pairs: Int32Array;
+  copies: [from: Int32Array, to: Int32Array][];
+  ready: Int32Array;
 }
 
 /**
@@ -127,8 +138,8 @@ export async function evaluateRankings(input: EvaluationInput, users: Int32Array
 }
 
 /**
- * The neighbours (placeNeighbours), X_train and trainRated copied into a kernel memory that also holds each thread's
- * scores and top n.
+ * A kernel memory for the neighbours (as placeNeighbours places them), X_train and trainRated, copied in by the
+ * threads (see fillKernel), and each thread's scores and top n.
  */
 async function inKernelMemory({ neighbours, popular, X_train, trainRated }: EvaluationInput, n: number, threads: number) {
   const nMovies = neighbours.indptr.length - 1, nPairs = neighbours.indices.length;
@@ -137,28 +148,48 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
     trainIndptr: ["i32", X_train.indptr.length], trainIndices: ["i32", X_train.indices.length],
     ratedIndptr: ["i32", trainRated.indptr.length], ratedIndices: ["i32", trainRated.indices.length],
   }, { score: ["f64", nMovies], touched: ["i32", nMovies], topIds: ["i32", n], topScores: ["f64", n] }, threads);
-  placeNeighbours(neighbours, popular, common.ranges, common.pairs);
-  common.trainIndptr.set(X_train.indptr);
-  common.trainIndices.set(X_train.indices);
-  common.ratedIndptr.set(trainRated.indptr);
-  common.ratedIndices.set(trainRated.indices);
+  const { ranges, pairs } = common;
+  placeRanges(neighbours, popular, ranges, pairs);
+  const fill: KernelFill = {
+    neighbours: { indptr: shared(neighbours.indptr), indices: shared(neighbours.indices), sims: shared(neighbours.sims) }, pairs,
+    copies: [[X_train.indptr, common.trainIndptr], [X_train.indices, common.trainIndices], [trainRated.indptr, common.ratedIndptr], [trainRated.indices, common.ratedIndices]]
+      .map(([from, to]) => [shared(from), to]),
+    ready: sharedArray(Int32Array, 1),
+  };
   return {
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
     trainRated: { indptr: common.ratedIndptr, indices: common.ratedIndices },
-    kernel: { module: await kernelModule(), memory, ranges: common.ranges, scratch },
+    kernel: { module: await kernelModule(), memory, ranges, scratch, fill },
   };
+}
+
+/** Thread `index` of `threads`: its share of the kernel memory's copies, then it waits for the other threads' (see KernelFill). */
+function fillKernel({ neighbours, pairs, copies, ready }: KernelFill, ranges: Int32Array, index: number, threads: number): void {
+  const share = (n: number) => [Math.floor((n * index) / threads), Math.floor((n * (index + 1)) / threads)];
+  const [lo, hi] = share(neighbours.indptr.length - 1);
+  copyPairs(neighbours, ranges, pairs, lo, hi);
+  for (const [from, to] of copies) {
+    const [a, b] = share(from.length);
+    to.set(from.subarray(a, b), a);
+  }
+  Atomics.add(ready, 0, 1);
+  Atomics.notify(ready, 0);
+  for (let done; (done = Atomics.load(ready, 0)) < threads; ) Atomics.wait(ready, 0, done);
 }
 
 const CHUNK = 256;
 
 /** Ranks and scores chunks of users until none are left, for each method; the model's ranking runs in the kernel. */
-export function rankTask(s: EvaluationShared, index: number): void {
+export function rankTask(s: EvaluationShared, index: number, threads: number): void {
+  if (s.kernel) fillKernel(s.kernel.fill, s.kernel.ranges, index, threads);
   const { users, n, neighbours, popular, X_train, trainRated, next } = s;
   const scorers = s.scores.map((scores) => scorer(s.X_test, n, scores));
   const row = (X: Rows, u: number) => X.indices.subarray(X.indptr[u], X.indptr[u + 1]);
   const kernel = s.kernel && instantiate(s.kernel.module, s.kernel.memory);
   const scratch = s.kernel?.scratch[index];
   const factorScratch = s.factors && newFactorScratch(neighbours.indptr.length - 1, popular.length);
+  // the popularity baseline's: rankPopularFor without allocating, the user's rated movies marked with their position
+  const ratedBy = new Int32Array(neighbours.indptr.length - 1).fill(-1), popularTop = new Int32Array(n);
   const rank = (method: Method, u: number): ArrayLike<number> => {
     switch (method) {
       case "neighbours": {
@@ -168,7 +199,12 @@ export function rankTask(s: EvaluationShared, index: number): void {
           s.kernel!.ranges.byteOffset, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
         return scratch.topIds.subarray(0, got);
       }
-      case "popularity": return rankPopularFor(neighbours, popular, row(trainRated, u), n).movies;
+      case "popularity": {
+        for (let p = trainRated.indptr[u]; p < trainRated.indptr[u + 1]; p++) ratedBy[trainRated.indices[p]] = u;
+        let got = 0;
+        for (let i = 0; i < popular.length && got < n; i++) if (ratedBy[popular[i]] !== u) popularTop[got++] = popular[i];
+        return popularTop.subarray(0, got);
+      }
       default: {
         const blend: Blend | undefined = method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;
         return rankWithFactors(s.factors!, u, popular, row(trainRated, u), n, factorScratch as FactorScratch, blend).movies;

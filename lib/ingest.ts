@@ -1,7 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
-import { type FileHandle, open, stat } from "node:fs/promises";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { isMainThread } from "node:worker_threads";
@@ -51,6 +51,8 @@ export interface ReadOptions {
   onProgress?: Progress;
   /** Threads parsing chunks of ratings.csv, split at line boundaries; default: the cores available. */
   threads?: number;
+  /** Ends the threads and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -66,13 +68,15 @@ export async function readRatings(file: string, options: ReadOptions = {}): Prom
 }
 
 /** readRatings, returning once the ratings are parsed: `info` resolves when the SHA-256 is taken. */
-async function ratingsOf(file: string, { onProgress, threads = defaultThreads() }: ReadOptions): Promise<{ ratings: Ratings; info: Promise<FileInfo> }> {
-  const { handle, size } = await openInput(file);
+async function ratingsOf(file: string, { onProgress, threads = defaultThreads(), signal }: ReadOptions): Promise<{ ratings: Ratings; info: Promise<FileInfo> }> {
+  // Synchronous up to the start of the threads, so that they start before the caller goes on (ingest parses movies.csv
+  // on this thread meanwhile, which would otherwise hold back these reads).
+  const { fd, size } = openInput(file);
   let cut: { bounds: number[]; regions: number[] };
   try {
-    cut = await cutChunks(file, handle, size, Math.max(1, threads));
+    cut = cutChunks(file, fd, size, Math.max(1, threads));
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   const { bounds, regions } = cut, rows = regions[regions.length - 1];
   const hashing = new AbortController();
@@ -82,7 +86,7 @@ async function ratingsOf(file: string, { onProgress, threads = defaultThreads() 
     const counter = sharedArray(Int32Array, 1);
     const progress = onProgress && { counter, total: size, report: (kib: number) => onProgress(Math.min(kib * 1024, size), size) };
     const job: ChunkJob = { file, bounds, regions, counter, userId: sharedArray(Int32Array, rows), movieId: sharedArray(Int32Array, rows), rating: sharedArray(Float32Array, rows) };
-    const chunks = await runTask("ingest.parse", parseChunkTask, job, bounds.length - 1, progress);
+    const chunks = await runTask("ingest.parse", parseChunkTask, job, bounds.length - 1, progress, signal);
     const ratings = await joinChunks(file, chunks, job);
     onProgress?.(size, size);
     const info = sha256.then((sha256) => ({ file: path.basename(file), bytes: size, sha256 }));
@@ -90,6 +94,7 @@ async function ratingsOf(file: string, { onProgress, threads = defaultThreads() 
     return { ratings, info };
   } catch (e) {
     hashing.abort();
+    await sha256.catch(() => {}); // its thread has exited
     throw e;
   }
 }
@@ -99,11 +104,11 @@ async function ratingsOf(file: string, { onProgress, threads = defaultThreads() 
  * newline (some may be empty): their `threads + 1` byte offsets, and as many row offsets that leave
  * each chunk room for its ratings, estimated from the line lengths seen here.
  */
-async function cutChunks(file: string, handle: FileHandle, size: number, threads: number): Promise<{ bounds: number[]; regions: number[] }> {
+function cutChunks(file: string, fd: number, size: number, threads: number): { bounds: number[]; regions: number[] } {
   if (size === 0) throw new MovieLensFormatError(`${file}: empty file, expected header "${RATINGS_HEADER}"`);
   const window = Buffer.allocUnsafe(MAX_LINE + 2);
-  const readAt = async (offset: number, length = window.length) => window.subarray(0, (await handle.read(window, 0, length, offset)).bytesRead);
-  const head = await readAt(0);
+  const readAt = (offset: number, length = window.length) => window.subarray(0, readSync(fd, window, 0, length, offset));
+  const head = readAt(0);
   let newline = head.indexOf(10);
   if (newline < 0 && head.length < size) newline = head.length; // a first line longer than the window
   const lineEnd = newline < 0 ? head.length : newline;
@@ -115,7 +120,7 @@ async function cutChunks(file: string, handle: FileHandle, size: number, threads
     const from = Math.max(bounds[i - 1], bounds[0] + Math.floor(((size - bounds[0]) * i) / threads));
     // The chunk starts after the first newline at or after from - 1; with none near (a line too long, which its chunk
     // reports), this chunk stays empty.
-    const at = from > bounds[i - 1] ? (await readAt(from - 1)).indexOf(10) : -1;
+    const at = from > bounds[i - 1] ? readAt(from - 1).indexOf(10) : -1;
     bounds.push(at < 0 ? bounds[i - 1] : from + at);
   }
   bounds.push(size);
@@ -126,7 +131,7 @@ async function cutChunks(file: string, handle: FileHandle, size: number, threads
   for (let i = 0; i < threads; i++) {
     let bytes = 0, lines = 0;
     for (let j = 0; j < SAMPLES; j++) {
-      const sample = await readAt(bounds[i] + Math.floor(((bounds[i + 1] - bounds[i]) * (j + 0.5)) / SAMPLES), SAMPLE);
+      const sample = readAt(bounds[i] + Math.floor(((bounds[i + 1] - bounds[i]) * (j + 0.5)) / SAMPLES), SAMPLE);
       const first = sample.indexOf(10), last = sample.lastIndexOf(10);
       for (let at = first; at < last; at = sample.indexOf(10, at + 1)) lines++;
       if (first < last) bytes += last - first;
@@ -365,12 +370,12 @@ function ratingsLineError(text: string): string {
 
 /** Reads movies.csv, UTF-8, with an RFC 4180 parser (titles hold commas and quotes). */
 export async function readMovies(file: string): Promise<{ movies: Movies; info: FileInfo }> {
-  const { handle } = await openInput(file);
+  const { fd } = openInput(file);
   let bytes: Buffer;
   try {
-    bytes = await handle.readFile().catch((e) => Promise.reject(inputError(file, e)));
+    bytes = named(file, () => readFileSync(fd));
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   checkLines(file, bytes);
   const options = { bom: true, skip_empty_lines: true };
@@ -409,11 +414,20 @@ export async function readMovies(file: string): Promise<{ movies: Movies; info: 
 }
 
 /** Opens an input file for reading, refusing anything but a regular file (a directory, a device, a pipe). */
-async function openInput(file: string): Promise<{ handle: FileHandle; size: number }> {
-  const stats = await stat(file).catch((e) => Promise.reject(inputError(file, e)));
+function openInput(file: string): { fd: number; size: number } {
+  const stats = named(file, () => statSync(file));
   if (stats.isDirectory()) throw new Error(`${file}: is a directory, expected a file`);
   if (!stats.isFile()) throw new Error(`${file}: is not a regular file (a device, a pipe or a socket), expected a file`);
-  return { handle: await open(file, "r").catch((e) => Promise.reject(inputError(file, e))), size: stats.size };
+  return { fd: named(file, () => openSync(file, "r")), size: stats.size };
+}
+
+/** f(), its file system error as inputError's sentence. */
+function named<T>(file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw inputError(file, e as NodeJS.ErrnoException);
+  }
 }
 
 /** A file system error as one sentence naming the file. */
@@ -442,9 +456,18 @@ function checkLines(file: string, bytes: Buffer): void {
  * threads parse ratings.csv. Returns then; `files` resolves when the SHA-256 of ratings.csv is taken.
  */
 export async function ingest(dir: string, options: ReadOptions = {}): Promise<{ ratings: Ratings; movies: Movies; files: Promise<FileInfo[]> }> {
-  const reading = ratingsOf(path.join(dir, "ratings.csv"), options);
+  const stop = new AbortController();
+  options.signal?.addEventListener("abort", () => stop.abort(options.signal!.reason), { once: true });
+  const reading = ratingsOf(path.join(dir, "ratings.csv"), { ...options, signal: stop.signal });
   reading.catch(() => {}); // an error in movies.csv is reported first
-  const movies = await readMovies(path.join(dir, "movies.csv"));
+  let movies: Awaited<ReturnType<typeof readMovies>>;
+  try {
+    movies = await readMovies(path.join(dir, "movies.csv"));
+  } catch (e) {
+    stop.abort(e); // the ratings' threads end now, not when done
+    await reading.catch(() => {});
+    throw e;
+  }
   const ratings = await reading;
   const files = ratings.info.then((info) => [info, movies.info]);
   files.catch(() => {}); // awaited by the caller, unless it fails first

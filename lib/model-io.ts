@@ -80,7 +80,7 @@ const ARRAYS: Record<string, { type: ArrayType; check: Check }> = {
   "users.userId": { type: "int32", check: increasing },
   "users.indptr": { type: "int32", check: (x, a) => lengthIs(x, a["users.userId"].length + 1) ?? offsets(x, a, "users.indices") },
   "users.indices": { type: "int32", check: userIndices },
-  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? inRange(x, 0, 2) },
+  "users.liked": { type: "uint8", check: (x, a) => lengthIs(x, a["users.indices"].length) ?? bits(x as Uint8Array) },
   "als.movies": { type: "float32", check: (x, a) => (x.length % Math.max(1, nMovies(a)) === 0
     ? inRange(x, -Number.MAX_VALUE, Infinity) : `has length ${x.length}, not a multiple of the ${nMovies(a)} movies`) },
 };
@@ -92,6 +92,13 @@ const lengthIs = (x: TypedArray, n: number) => (x.length === n ? undefined : `ha
 function inRange(x: TypedArray, from: number, to: number): string | undefined {
   for (let i = 0; i < x.length; i++) if (!(x[i] >= from && x[i] < to)) return `value ${x[i]} at ${i} is not in [${from}, ${to})`;
   return undefined;
+}
+
+/** Every value 0 or 1 (inRange's answer; a loop of its own, on bytes alone, is fast). */
+function bits(x: Uint8Array): string | undefined {
+  let any = 0;
+  for (let i = 0; i < x.length; i++) any |= x[i];
+  return any > 1 ? inRange(x, 0, 2) : undefined;
 }
 
 function increasing(x: TypedArray): string | undefined {
@@ -128,10 +135,10 @@ function neighbourSims(x: TypedArray, a: Arrays): string | undefined {
 }
 
 function userIndices(x: TypedArray, a: Arrays): string | undefined {
-  const ptr = a["users.indptr"], n = nMovies(a);
+  const ptr = a["users.indptr"] as Int32Array, n = nMovies(a), movies = x as Int32Array;
   for (let u = 0; u + 1 < ptr.length; u++) {
-    for (let p = ptr[u]; p < ptr[u + 1]; p++) {
-      if (!(x[p] >= 0 && x[p] < n && (p === ptr[u] || x[p] > x[p - 1]))) return `user ${u}'s movie ${x[p]} at ${p} is out of range or not after the one before`;
+    for (let p = ptr[u], end = ptr[u + 1], last = -1; p < end; last = movies[p++]) {
+      if (!(movies[p] > last && movies[p] < n)) return `user ${u}'s movie ${movies[p]} at ${p} is out of range or not after the one before`;
     }
   }
   return undefined;
@@ -229,11 +236,11 @@ export async function saveModel(dir: string, model: SavedModel, { onStep }: Save
     await mkdir(staging, { recursive: true });
     const manifest: Manifest = { format: MODEL_FORMAT, ...model.manifest, arrays: {} };
     try {
-      for (const [name, array] of Object.entries(arrays)) {
-        const bytes = bytesOf(array);
-        manifest.arrays[name] = { type: typeOf(array), length: array.length, sha256: sha256(bytes) };
-        await writeDurably(path.join(staging, `${name}.bin`), bytes);
-      }
+      // The files are written (on libuv's threads) while this thread hashes the arrays; all settle before any cleanup.
+      const writes = Object.entries(arrays).map(([name, array]) => writeDurably(path.join(staging, `${name}.bin`), bytesOf(array)));
+      for (const [name, array] of Object.entries(arrays)) manifest.arrays[name] = { type: typeOf(array), length: array.length, sha256: sha256(bytesOf(array)) };
+      const failed = (await Promise.allSettled(writes)).find((w) => w.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
       await writeDurably(path.join(staging, "model.json"), Buffer.from(JSON.stringify(manifest, null, 2) + "\n"));
       await syncDir(staging);
       await onStep?.("staged");

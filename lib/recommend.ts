@@ -64,21 +64,34 @@ function accumulateScores(neighbours: Neighbours, history: ArrayLike<number>, s:
  * first (`popular`): the lists read most often then share the cache.
  */
 export function placeNeighbours(neighbours: Neighbours, popular: Int32Array, ranges: Int32Array, pairs: Int32Array): void {
+  placeRanges(neighbours, popular, ranges, pairs);
+  copyPairs(neighbours, ranges, pairs, 0, neighbours.indptr.length - 1);
+}
+
+/** placeNeighbours's layout: each movie's range in `pairs`, the lists of the most-liked movies first. */
+export function placeRanges(neighbours: Neighbours, popular: Int32Array, ranges: Int32Array, pairs: Int32Array): void {
   const nMovies = neighbours.indptr.length - 1;
-  const sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length);
   const listed = new Uint8Array(nMovies);
-  let q = 0;
+  let q = pairs.byteOffset;
   const place = (m: number) => {
     listed[m] = 1;
-    ranges[2 * m] = pairs.byteOffset + 8 * q;
-    for (let p = neighbours.indptr[m]; p < neighbours.indptr[m + 1]; p++, q++) {
-      pairs[2 * q] = neighbours.indices[p];
-      sims[2 * q + 1] = neighbours.sims[p];
-    }
-    ranges[2 * m + 1] = pairs.byteOffset + 8 * q;
+    ranges[2 * m] = q;
+    q += 8 * (neighbours.indptr[m + 1] - neighbours.indptr[m]);
+    ranges[2 * m + 1] = q;
   };
   popular.forEach(place);
   for (let m = 0; m < nMovies; m++) if (!listed[m]) place(m);
+}
+
+/** placeNeighbours's copy of the lists of movies lo..hi - 1 into their ranges (evaluation threads copy a share each). */
+export function copyPairs(neighbours: Neighbours, ranges: Int32Array, pairs: Int32Array, lo: number, hi: number): void {
+  const sims = new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length);
+  for (let m = lo; m < hi; m++) {
+    for (let p = neighbours.indptr[m], q = (ranges[2 * m] - pairs.byteOffset) >> 2; p < neighbours.indptr[m + 1]; p++, q += 2) {
+      pairs[q] = neighbours.indices[p];
+      sims[q + 1] = neighbours.sims[p];
+    }
+  }
 }
 
 /** The kernel and its memory when rankFromHistory runs in it for a model's neighbours (rankInKernel). */

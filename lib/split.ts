@@ -1,6 +1,7 @@
 import { filterRatings } from "./features";
 import { FNV_OFFSET, FNV_PRIME, fnvDecimal, fnvString } from "./hash";
 import { type Ratings, RATING_DECIMALS } from "./ingest";
+import { runTask, shared, sharedArray } from "./workers";
 
 /**
  * The `count` ids with the smallest (fnv1a32("<seed>:<word>:<id>"), id): user sampling
@@ -73,26 +74,70 @@ function likeCut(likeThreshold: number): number {
  * (spec step 5 with word "split"; the validation split uses "valid").
  */
 export function splitRatings(ratings: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word = "split"): Uint8Array {
-  const { userId, movieId } = ratings;
-  const isTest = new Uint8Array(userId.length);
-  const threshold = testFraction * 10000;
-  const prefix = fnvString(FNV_OFFSET, `${seed}:${word}:`);
-  const digits = decimals(movieId);
-  let lastUser = -1, userPrefix = 0;
-  for (let i = 0; i < isTest.length; i++) {
-    if (userId[i] !== lastUser) {
-      lastUser = userId[i];
-      userPrefix = fnvString(fnvDecimal(prefix, lastUser), ":");
+  const job = testJob(ratings, testFraction, seed, word, new Uint8Array(ratings.userId.length), decimals(ratings.movieId));
+  testRange(job, 0, ratings.userId.length);
+  return job.isTest;
+}
+
+/** What testRange reads and fills: the ratings' ids, the hash's prefix and digit table, the threshold, and isTest. */
+interface TestJob {
+  userId: Int32Array;
+  movieId: Int32Array;
+  prefix: number;
+  digits: Int32Array;
+  threshold: number;
+  isTest: Uint8Array;
+}
+
+const testJob = ({ userId, movieId }: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word: string, isTest: Uint8Array, digits: Int32Array): TestJob =>
+  ({ userId, movieId, prefix: fnvString(FNV_OFFSET, `${seed}:${word}:`), digits, threshold: testFraction * 10000, isTest });
+
+/** What the threads of splitAll share: testRange's job, and the ratings, likeCut's float and the liked flags to fill. */
+interface SplitJob extends TestJob {
+  rating: Float32Array;
+  cut: number;
+  liked: Uint8Array;
+}
+
+/** likedOf and splitRatings (spec steps 4 and 5) at once, the ratings shared out over `threads` threads. */
+export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, seed }: { likeThreshold: number; testFraction: number; seed: number }, threads: number): Promise<{ liked: Uint8Array; isTest: Uint8Array }> {
+  const n = ratings.userId.length, on = threads > 1 && n >= MIN_SHARE * threads ? threads : 1;
+  const place = <T extends Int32Array | Float32Array>(array: T): T => (on > 1 ? shared(array) : array);
+  const flags = () => (on > 1 ? sharedArray(Uint8Array, n) : new Uint8Array(n));
+  const { userId, movieId, rating } = ratings;
+  const job: SplitJob = {
+    ...testJob({ userId: place(userId), movieId: place(movieId) }, testFraction, seed, "split", flags(), place(decimals(movieId))),
+    rating: place(rating), cut: likeCut(likeThreshold), liked: flags(),
+  };
+  await runTask("split.rate", splitTask, job, on);
+  return { liked: job.liked, isTest: job.isTest };
+}
+
+/** Below this many ratings a thread each, splitAll and encodeAll stay on one thread. */
+const MIN_SHARE = 1 << 20;
+
+/** Thread `index` of `threads` of splitAll: liked and isTest for its share of the ratings. */
+export function splitTask(job: SplitJob, index: number, threads: number): void {
+  const n = job.userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
+  const { rating, cut, liked } = job;
+  for (let i = lo; i < hi; i++) liked[i] = rating[i] >= cut ? 1 : 0;
+  testRange(job, lo, hi);
+}
+
+/** isTest[i] for ratings i in [lo, hi) (see splitRatings). */
+function testRange({ userId, movieId, prefix, digits, threshold, isTest }: TestJob, lo: number, hi: number): void {
+  for (let i = lo; i < hi; ) {
+    const user = userId[i], userPrefix = fnvString(fnvDecimal(prefix, user), ":") | 0; // int32: the steps below stay integer
+    for (; i < hi && userId[i] === user; i++) {
+      const id = movieId[i];
+      let h = userPrefix;
+      if (id >= 0 && id < digits.length) {
+        const x = digits[id];
+        for (let s = 4 * ((x >>> 28) - 1); s >= 0; s -= 4) h = Math.imul(h ^ (48 + ((x >>> s) & 15)), FNV_PRIME);
+      } else h = fnvDecimal(userPrefix >>> 0, id);
+      isTest[i] = (h >>> 0) % 10000 < threshold ? 1 : 0; // h as uint32 here: an integer remainder, not a float one
     }
-    const id = movieId[i];
-    let h = userPrefix;
-    if (id >= 0 && id < digits.length) {
-      const x = digits[id];
-      for (let s = 4 * ((x >>> 28) - 1); s >= 0; s -= 4) h = Math.imul(h ^ (48 + ((x >>> s) & 15)), FNV_PRIME);
-    } else h = fnvDecimal(userPrefix, id);
-    isTest[i] = (h >>> 0) % 10000 < threshold ? 1 : 0; // h as uint32 here: an integer remainder, not a float one
   }
-  return isTest;
 }
 
 /**
@@ -102,7 +147,7 @@ export function splitRatings(ratings: Pick<Ratings, "userId" | "movieId">, testF
 function decimals(ids: Int32Array): Int32Array {
   let max = -1;
   for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
-  const digits = new Int32Array(max < 1 << 20 ? max + 1 : 0);
+  const digits = new Int32Array(max < 1 << 20 ? max + 1 : 0); // ids below 2^20 have at most 7 digits
   for (let id = 0; id < digits.length; id++) {
     const text = String(id);
     let x = text.length << 28;
@@ -126,14 +171,53 @@ export function encode(ratings: Ratings): Encoding {
   return { userIds, movieIds, userEnc, movieEnc };
 }
 
+/** encode, each thread of `threads` ranking its share of the ratings (ids below 2^26; else encode on this thread). */
+export async function encodeAll(ratings: Ratings, threads: number): Promise<Encoding> {
+  const n = ratings.userId.length;
+  if (threads <= 1 || n < MIN_SHARE * threads) return encode(ratings);
+  const userIds = distinct(ratings.userId), movieIds = distinct(ratings.movieId);
+  const userLookup = lookupOf(userIds), movieLookup = lookupOf(movieIds);
+  if (!userLookup || !movieLookup) return encode(ratings);
+  const job: EncodeJob = {
+    userId: shared(ratings.userId), movieId: shared(ratings.movieId), userLookup: shared(userLookup), movieLookup: shared(movieLookup),
+    userEnc: sharedArray(Int32Array, n), movieEnc: sharedArray(Int32Array, n),
+  };
+  await runTask("encode.rank", encodeTask, job, threads);
+  return { userIds, movieIds, userEnc: job.userEnc, movieEnc: job.movieEnc };
+}
+
+/** What the threads of encodeAll share: the ids, each id's rank (by id), and the ranks to fill. */
+interface EncodeJob {
+  userId: Int32Array;
+  movieId: Int32Array;
+  userLookup: Int32Array;
+  movieLookup: Int32Array;
+  userEnc: Int32Array;
+  movieEnc: Int32Array;
+}
+
+/** Thread `index` of `threads` of encodeAll: the ranks of its share of the ratings. */
+export function encodeTask({ userId, movieId, userLookup, movieLookup, userEnc, movieEnc }: EncodeJob, index: number, threads: number): void {
+  const n = userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
+  for (let i = lo; i < hi; i++) userEnc[i] = userLookup[userId[i]];
+  for (let i = lo; i < hi; i++) movieEnc[i] = movieLookup[movieId[i]];
+}
+
+/** Each id's rank among the ascending `values`, indexed by id; undefined when the largest is 2^26 or more. */
+function lookupOf(values: Int32Array): Int32Array | undefined {
+  const max = values.length ? values[values.length - 1] : 0;
+  if (max >= 1 << 26) return undefined;
+  const lookup = new Int32Array(max + 1);
+  values.forEach((v, i) => (lookup[v] = i));
+  return lookup;
+}
+
 /** The distinct ids ascending, and each value's rank among them. */
 function rank(ids: Int32Array): [Int32Array, Int32Array] {
   const values = distinct(ids);
   const ranks = new Int32Array(ids.length);
-  const max = values.length ? values[values.length - 1] : 0;
-  if (max < 1 << 26) {
-    const lookup = new Int32Array(max + 1);
-    values.forEach((v, i) => (lookup[v] = i));
+  const lookup = lookupOf(values);
+  if (lookup) {
     for (let i = 0; i < ids.length; i++) ranks[i] = lookup[ids[i]];
   } else {
     const lookup = new Map<number, number>();

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { type Factors, fitAls } from "./als";
-import { type Csr, csrsFromEntries, normalizeRows, transpose } from "./csr";
+import { type Csr, csrsOnThreads, normalizeRows } from "./csr";
 import { evaluateRankings, evaluationUsers, type Metrics } from "./evaluate";
 import { mergeRatings, oneHotGenres } from "./features";
 import { type FileInfo, ingest, type Movies, MovieLensFormatError, type Progress } from "./ingest";
@@ -8,7 +8,7 @@ import type { Manifest, Model } from "./model-io";
 import { type Neighbours, nearestNeighbours } from "./neighbours";
 import { type Params, resolveParams, similarityParams } from "./params";
 import { popularOrder } from "./recommend";
-import { type Encoding, encode, likedOf, sampleUsers, splitRatings } from "./split";
+import { type Encoding, encodeAll, sampleUsers, splitAll } from "./split";
 import { defaultThreads } from "./workers";
 
 /** Told when a stage ends: its name, milliseconds and a one-line summary. */
@@ -55,15 +55,17 @@ export const fmt = (x: number) => x.toLocaleString("en-US");
 const KEPT_DISLIKE = 1 << 0, KEPT_LIKE = 1 << 1, HELD_DISLIKE = 1 << 2, HELD_LIKE = 1 << 3;
 
 /**
- * The users x movies matrices of a split, in one pass over the ratings by class: the likes kept (to fit)
- * and held out (to score), the ratings kept, and with `all` every like and every rating (the refit's).
+ * The users x movies matrices of a split, from the ratings by class, on `threads` threads: the likes kept (to fit;
+ * with their transpose, movies x users) and held out (to score), the ratings kept, and with `all` every like (with
+ * its transpose) and every rating (the refit's).
  */
-export function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, liked: Uint8Array, heldOut: Uint8Array, all: boolean) {
+export async function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, liked: Uint8Array, heldOut: Uint8Array, all: boolean, threads = 1) {
   const classes = new Uint8Array(liked.length);
   for (let i = 0; i < classes.length; i++) classes[i] = liked[i] | (heldOut[i] << 1);
   const masks = [KEPT_LIKE, HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE, ...(all ? [KEPT_LIKE | HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE | HELD_LIKE | HELD_DISLIKE] : [])];
-  const [keptLikes, heldLikes, keptRated, allLikes, allRated] = csrsFromEntries(userEnc, movieEnc, nUsers, nMovies, classes, masks);
-  return { keptLikes, heldLikes, keptRated, allLikes: all ? allLikes : undefined, allRated: all ? allRated : undefined };
+  const [[keptLikes, keptMovies], [heldLikes], [keptRated], [allLikes, allMovies] = [], [allRated] = []] =
+    await csrsOnThreads(userEnc, movieEnc, nUsers, nMovies, classes, masks, [true, false, false, true, false], threads);
+  return { keptLikes, keptMovies: keptMovies!, heldLikes, keptRated, allLikes, allMovies, allRated };
 }
 
 /** The data after spec steps 1-8, and per rating what the split and the encoding made of it. */
@@ -81,9 +83,10 @@ export interface Prepared {
   X_movies: Csr;
   X_test: Csr;
   trainRated: Csr;
-  /** the refit's (spec step 13): all likes and all ratings, users x movies */
+  /** the refit's (spec step 13): all likes and all ratings, users x movies, and all likes movies x users */
   X_all: Csr;
   allRated: Csr;
+  allMovies: Csr;
 }
 
 /**
@@ -112,15 +115,12 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
     (r) => `${fmt(r.ratings.userId.length)} ratings kept, ${fmt(r.dropped)} dropped (movie not in movies.csv)`);
   const ratings = await run.stage("sample", () => sampleUsers(merged.ratings, params.sampleUsers, params.seed),
     (r) => (params.sampleUsers === undefined ? "all users" : `${fmt(r.userId.length)} ratings of ${fmt(params.sampleUsers)} sampled users`));
-  const { liked, isTest } = await run.stage("split", () => ({
-    liked: likedOf(ratings, params.likeThreshold),
-    isTest: splitRatings(ratings, params.testFraction, params.seed),
-  }), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
-  const enc = await run.stage("encode", () => encode(ratings), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
+  const { liked, isTest } = await run.stage("split", () => splitAll(ratings, params, run.threads), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
+  const enc = await run.stage("encode", () => encodeAll(ratings, run.threads), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
-  const matrices = await run.stage("csr", () => {
-    const m = splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked, isTest, true);
-    return { X_train: m.keptLikes, X_movies: normalizeRows(transpose(m.keptLikes)), X_test: m.heldLikes, trainRated: m.keptRated, X_all: m.allLikes!, allRated: m.allRated! };
+  const matrices = await run.stage("csr", async () => {
+    const m = await splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked, isTest, true, run.threads);
+    return { X_train: m.keptLikes, X_movies: normalizeRows(m.keptMovies), X_test: m.heldLikes, trainRated: m.keptRated, X_all: m.allLikes!, allRated: m.allRated!, allMovies: m.allMovies! };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
   if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));
   return {
@@ -191,7 +191,7 @@ export const trainFit = (data: Prepared, neighbours: Neighbours): Fit =>
 /** Spec step 13: steps 7-9 again on all ratings of the sampled users (train and test), same encoding and parameters. */
 export async function refit(data: Prepared, params: Params, run: Run): Promise<Fit> {
   const { X_all: likes, allRated: rated } = data;
-  const X_movies = await run.stage("refit csr", () => normalizeRows(transpose(likes)),
+  const X_movies = await run.stage("refit csr", () => normalizeRows(data.allMovies),
     () => `X_all ${fmt(likes.nRows)} x ${fmt(likes.nCols)}, ${fmt(likes.indices.length)} likes of ${fmt(rated.indices.length)} ratings`);
   return { fit: "all", likes, X_movies, rated, neighbours: await fitNeighbours(X_movies, params, run, "refit neighbours") };
 }
@@ -236,14 +236,14 @@ export function assemble(
 
 /** 1 where a rating (row-sorted) is also a like. */
 function likedFlags(rated: Csr, X: Csr): Uint8Array {
-  const flags = new Uint8Array(rated.indices.length);
+  const { indptr, indices } = rated, { indptr: likePtr, indices: likes } = X; // locals: the loop reads no property
+  const flags = new Uint8Array(indices.length);
   for (let u = 0; u < rated.nRows; u++) {
-    let q = X.indptr[u];
-    for (let p = rated.indptr[u]; p < rated.indptr[u + 1]; p++) {
-      if (q < X.indptr[u + 1] && X.indices[q] === rated.indices[p]) {
-        flags[p] = 1;
-        q++;
-      }
+    const end = likePtr[u + 1];
+    for (let p = indptr[u], q = likePtr[u]; p < indptr[u + 1] && q < end; p++) {
+      const like = likes[q] === indices[p] ? 1 : 0;
+      flags[p] = like;
+      q += like;
     }
   }
   return flags;

@@ -1,4 +1,4 @@
-import { type Csr, normalizeRows, transpose } from "./csr";
+import { type Csr, normalizeRows } from "./csr";
 import type { Factors } from "./als";
 import { type EvaluationInput, evaluateRanking, evaluationUsers, type Method } from "./evaluate";
 import { type Neighbours, truncateNeighbours } from "./neighbours";
@@ -103,15 +103,15 @@ interface Validation {
 }
 
 /** The validation split: the train ratings only, split with the word "valid" in place of "split". */
-export function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId" | "liked" | "isTest">, params: Params, validFraction: number): Validation {
+export async function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId" | "liked" | "isTest">, params: Params, validFraction: number): Promise<Validation> {
   const rows: number[] = [];
   data.isTest.forEach((t, i) => t === 0 && rows.push(i));
   const pick = (a: Int32Array) => Int32Array.from(rows, (i) => a[i]);
   const userEnc = pick(data.enc.userEnc), movieEnc = pick(data.enc.movieEnc);
   const isValid = splitRatings({ userId: pick(data.userId), movieId: pick(data.movieId) }, validFraction, params.seed, "valid");
   const liked = Uint8Array.from(rows, (i) => data.liked[i]);
-  const m = splitMatrices(userEnc, movieEnc, data.enc.userIds.length, data.enc.movieIds.length, liked, isValid, false);
-  return { X_fit: m.keptLikes, X_fitMovies: normalizeRows(transpose(m.keptLikes)), X_valid: m.heldLikes, fitRated: m.keptRated };
+  const m = await splitMatrices(userEnc, movieEnc, data.enc.userIds.length, data.enc.movieIds.length, liked, isValid, false);
+  return { X_fit: m.keptLikes, X_fitMovies: normalizeRows(m.keptMovies), X_valid: m.heldLikes, fitRated: m.keptRated };
 }
 
 /** The similarity settings of a grid, each to be tried with every k. */

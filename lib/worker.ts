@@ -1,20 +1,22 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { solveTask } from "./als";
-import { rankTask } from "./evaluate";
-import { parseChunkTask, sha256Task } from "./ingest";
-import { countTask, mergeTask, rowsTask } from "./neighbours";
 import type { Task } from "./workers";
 
-/** The tasks a worker thread can run (see runTask in workers.ts). */
-const TASKS: Record<string, Task<never, unknown>> = {
-  "neighbours.count": countTask,
-  "neighbours.merge": mergeTask,
-  "neighbours.rows": rowsTask,
-  "evaluate.rank": rankTask,
-  "als.solve": solveTask,
-  "ingest.parse": parseChunkTask,
-  "ingest.sha256": sha256Task,
+/** The tasks a worker thread can run (see runTask in workers.ts): each name's module and export, loaded alone. */
+export const TASKS: Record<string, [module: string, task: string]> = {
+  "neighbours.count": ["./neighbours", "countTask"],
+  "neighbours.merge": ["./neighbours", "mergeTask"],
+  "neighbours.rows": ["./neighbours", "rowsTask"],
+  "evaluate.rank": ["./evaluate", "rankTask"],
+  "als.solve": ["./als", "solveTask"],
+  "ingest.parse": ["./ingest", "parseChunkTask"],
+  "ingest.sha256": ["./ingest", "sha256Task"],
+  "split.rate": ["./split", "splitTask"],
+  "encode.rank": ["./split", "encodeTask"],
+  "csr.fill": ["./csr", "csrTask"],
 };
 
-const { name, shared, index, threads } = workerData as { name: string; shared: never; index: number; threads: number };
-parentPort!.postMessage(TASKS[name](shared, index, threads));
+if (parentPort) {
+  const { name, shared, index, threads } = workerData as { name: string; shared: never; index: number; threads: number };
+  const [module, task] = TASKS[name];
+  parentPort.postMessage((require(module) as Record<string, Task<never, unknown>>)[task](shared, index, threads));
+}

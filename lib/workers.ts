@@ -17,22 +17,33 @@ const WORKER_FILE = path.join(__dirname, "worker.js");
 /**
  * Runs the task named `name` (registered in worker.ts) on `threads` worker threads, or in this
  * thread when threads is 1 or no compiled worker exists. `progress` is a shared counter that the
- * task advances up to `total`; it is reported every half second.
+ * task advances up to `total`; it is reported every half second. When a thread fails or `signal`
+ * aborts, the other threads are ended, and the error (or the abort's reason) thrown once all have exited.
  */
 export async function runTask<S, R>(
   name: string, task: Task<S, R>, shared: S, threads: number,
-  progress?: { counter: Int32Array; total: number; report: Progress },
+  progress?: { counter: Int32Array; total: number; report: Progress }, signal?: AbortSignal,
 ): Promise<R[]> {
+  signal?.throwIfAborted();
   if (threads <= 1 || !existsSync(WORKER_FILE)) return [task(shared, 0, 1)];
+  const stop = new AbortController();
+  const abort = () => stop.abort();
+  signal?.addEventListener("abort", abort, { once: true });
   const timer = progress && setInterval(() => progress.report(Atomics.load(progress.counter, 0), progress.total), 500);
+  const runs = Array.from({ length: threads }, (_, index) => spawn<R>(name, shared, index, threads, stop.signal));
   try {
-    return await Promise.all(Array.from({ length: threads }, (_, index) => spawn<R>(name, shared, index, threads)));
+    return await Promise.all(runs);
+  } catch (e) {
+    stop.abort();
+    await Promise.allSettled(runs);
+    throw signal?.aborted ? signal.reason : e;
   } finally {
     if (timer) clearInterval(timer);
+    signal?.removeEventListener("abort", abort);
   }
 }
 
-/** Runs the task named `name` on one worker thread, so that the caller goes on meanwhile; `signal` ends the thread. */
+/** Runs the task named `name` on one worker thread, so that the caller goes on meanwhile; `signal` ends the thread (the promise then rejects once it has exited). */
 export async function runInWorker<S, R>(name: string, task: Task<S, R>, shared: S, signal?: AbortSignal): Promise<R> {
   return existsSync(WORKER_FILE) ? spawn<R>(name, shared, 0, 1, signal) : task(shared, 0, 1);
 }
@@ -48,8 +59,9 @@ function spawn<R>(name: string, shared: unknown, index: number, threads: number,
   });
 }
 
-/** A copy of `array` in shared memory, so that worker threads read it without copying. */
+/** `array` in shared memory, so that worker threads read it without copying: itself if it is there already, else a copy. */
 export function shared<T extends Int32Array | Float64Array | Float32Array | Uint8Array | Uint16Array>(array: T): T {
+  if (array.buffer instanceof SharedArrayBuffer) return array;
   const Ctor = array.constructor as new (buffer: SharedArrayBuffer) => T;
   const copy = new Ctor(new SharedArrayBuffer(array.byteLength));
   copy.set(array as never);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { csrFromDense, csrFromEntries, csrsFromEntries, csrToDense, normalizeRows, transpose } from "../lib/csr";
+import { csrFromDense, csrFromEntries, csrsFromEntries, csrsOnThreads, csrToDense, normalizeRows, transpose } from "../lib/csr";
 import { random } from "../lib/synthetic";
 
 test("csrFromEntries sorts columns, drops duplicates and unkept entries", () => {
@@ -55,6 +55,25 @@ test("csrsFromEntries: each matrix keeps the entries of its classes, sorted or s
     return dense;
   });
   assert.deepEqual(shuffled.map(csrToDense), expected);
+});
+
+test("csrsOnThreads on 1 to 4 threads: csrsFromEntries's matrices and the transposes asked for, sorted entries or shuffled", async () => {
+  const rand = random(5);
+  const nRows = 40, nCols = 25, masks = [0b0010, 0b1000, 0b0011, 0b1010, 0b1111], transposed = [true, false, false, true, false];
+  const rows: number[] = [], cols: number[] = [], classes: number[] = [];
+  for (let r = 0; r < nRows; r++) for (let c = 0; c < nCols; c++) if (rand() < 0.3) { rows.push(r); cols.push(c); classes.push(Math.floor(rand() * 4)); }
+  const order = rows.map((_, i) => i).sort((a, b) => ((a * 7919) % rows.length) - ((b * 7919) % rows.length));
+  for (const entries of [rows.map((_, i) => i), order]) {
+    const r = Int32Array.from(entries, (i) => rows[i]), c = Int32Array.from(entries, (i) => cols[i]), k = Uint8Array.from(entries, (i) => classes[i]);
+    const expected = csrsFromEntries(r, c, nRows, nCols, k, masks);
+    for (const threads of [1, 2, 3, 4]) {
+      const got = await csrsOnThreads(r, c, nRows, nCols, k, masks, transposed, threads);
+      got.forEach(([X, Xt], m) => {
+        assert.deepEqual([X.nRows, X.nCols, [...X.indptr], [...X.indices], [...X.data]], [nRows, nCols, [...expected[m].indptr], [...expected[m].indices], [...expected[m].data]], `matrix ${m} on ${threads} threads`);
+        assert.deepEqual(Xt && csrToDense(Xt), transposed[m] ? csrToDense(transpose(expected[m])) : undefined, `transpose ${m} on ${threads} threads`);
+      });
+    }
+  }
 });
 
 test("a 0/1 matrix's data, its transpose's and its unit rows' equal those computed from explicit ones", () => {

@@ -2,7 +2,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ingest, MAX_LINE, MovieLensFormatError, readMovieLens, readMovies, readRatings } from "../lib/ingest";
@@ -40,6 +41,21 @@ test("ingest returns before the SHA-256 of ratings.csv is taken; files then reso
     { file: "movies.csv", bytes: 42, sha256: digest("movies.csv") },
   ]);
   assert.deepEqual((await readMovieLens(data, { threads: 1 })).files, await input.files);
+});
+
+test("an error in movies.csv ends the threads reading ratings.csv before ingest rejects (counts this process's threads)", { skip: !existsSync("/proc/self/task") && "needs Linux's /proc" }, async () => {
+  const data = path.join(dir, "bad-movies");
+  mkdirSync(data);
+  writeFileSync(path.join(data, "ratings.csv"), "userId,movieId,rating,timestamp\n" + "1,2,3.5,1234567890\n".repeat(2_000_000));
+  writeFileSync(path.join(data, "movies.csv"), "movieId,title,genres\nx,A,Drama\n");
+  await readFile(path.join(data, "movies.csv")); // libuv's thread pool, started on first use, is there before counting
+  const threads = () => readdirSync("/proc/self/task").length;
+  const before = threads();
+  await assert.rejects(ingest(data, { threads: 2 }), /movies\.csv:2: movieId is not a non-negative 32-bit integer: "x"$/);
+  assert.equal(threads(), before, "the parse and SHA-256 threads have exited");
+  let most = 0;
+  for (let i = 0; i < 30; i++, await new Promise((resolve) => setTimeout(resolve, 10))) most = Math.max(most, threads());
+  assert.equal(most, before, "and none started in the next 300 ms");
 });
 
 test("ratings: lines across read chunks and a trailing newline", async () => {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fnv1a32 } from "../lib/hash";
 import type { Ratings } from "../lib/ingest";
-import { distinct, encode, hashSample, indexOf, likedOf, sampleUsers, splitRatings } from "../lib/split";
+import { distinct, encode, encodeAll, hashSample, indexOf, likedOf, sampleUsers, splitAll, splitRatings } from "../lib/split";
 
 const ratings = (rows: [number, number, number][]): Ratings => ({
   userId: Int32Array.from(rows, (r) => r[0]),
@@ -36,6 +36,25 @@ test("split equals the spec's string formula for ids of every length, in a digit
     const rows = [...movieIds, ...extra].flatMap((m) => [[5, m, 4], [123456, m, 4]] as [number, number, number][]);
     const got = splitRatings(ratings(rows.filter(([, m]) => extra.length > 0 || m < 2 ** 20)), 0.5, 42);
     rows.filter(([, m]) => extra.length > 0 || m < 2 ** 20).forEach(([u, m], i) => assert.equal(got[i], fnv1a32(`42:split:${u}:${m}`) % 10000 < 5000 ? 1 : 0, `row ${u},${m}`));
+  }
+});
+
+test("splitAll and encodeAll on 1 to 3 threads: likedOf's, splitRatings's and encode's results, users cut between threads, small ids and large", async () => {
+  const n = 3_300_000; // enough for 3 threads to share it
+  for (const big of [0, 2 ** 27]) { // 2^27: no digit table (ids of 2^20 and more), no rank lookup (2^26 and more)
+    const r: Ratings = { userId: new Int32Array(n), movieId: new Int32Array(n), rating: new Float32Array(n) };
+    for (let i = 0; i < n; i++) {
+      r.userId[i] = 1 + Math.floor(i / 1000); // runs of 1000: the cuts fall inside users
+      r.movieId[i] = (i * 7919) % 200_000 + (i % 1000 === 999 ? big : 0);
+      r.rating[i] = 0.5 * (1 + (i % 10));
+    }
+    const liked = likedOf(r, 3.5), isTest = splitRatings(r, 0.3, 7);
+    for (const threads of [1, 2, 3]) {
+      const got = await splitAll(r, { likeThreshold: 3.5, testFraction: 0.3, seed: 7 }, threads);
+      assert.ok(Buffer.from(got.liked).equals(Buffer.from(liked)), `liked on ${threads} threads`);
+      assert.ok(Buffer.from(got.isTest).equals(Buffer.from(isTest)), `isTest on ${threads} threads`);
+      assert.deepEqual(await encodeAll(r, threads), encode(r), `encoding on ${threads} threads`);
+    }
   }
 });
 
