@@ -2,7 +2,7 @@ import { type Blend, type Factors, type FactorScratch, newFactorScratch, rankWit
 import { type Csr, rowLength } from "./csr";
 import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { copyPairs, placeRanges, rankFromHistory } from "./recommend";
+import { copyPairs, placeRanges, popularInto, rankFromHistory } from "./recommend";
 import { hashSample } from "./split";
 import { runTask, shared, sharedArray } from "./workers";
 
@@ -188,7 +188,7 @@ export function rankTask(s: EvaluationShared, index: number, threads: number): v
   const kernel = s.kernel && instantiate(s.kernel.module, s.kernel.memory);
   const scratch = s.kernel?.scratch[index];
   const factorScratch = s.factors && newFactorScratch(neighbours.indptr.length - 1, popular.length);
-  // the popularity baseline's: rankPopularFor without allocating, the user's rated movies marked with their position
+  // the popularity baseline's: the user's rated movies marked with the user, and the top n
   const ratedBy = new Int32Array(neighbours.indptr.length - 1).fill(-1), popularTop = new Int32Array(n);
   const rank = (method: Method, u: number): ArrayLike<number> => {
     switch (method) {
@@ -201,9 +201,7 @@ export function rankTask(s: EvaluationShared, index: number, threads: number): v
       }
       case "popularity": {
         for (let p = trainRated.indptr[u]; p < trainRated.indptr[u + 1]; p++) ratedBy[trainRated.indices[p]] = u;
-        let got = 0;
-        for (let i = 0; i < popular.length && got < n; i++) if (ratedBy[popular[i]] !== u) popularTop[got++] = popular[i];
-        return popularTop.subarray(0, got);
+        return popularTop.subarray(0, popularInto(popular, ratedBy, u, n, popularTop));
       }
       default: {
         const blend: Blend | undefined = method === "blend" ? { neighbours, history: row(X_train, u), weight: s.weight! } : undefined;

@@ -487,7 +487,7 @@ function barOf(s: Shared, t: Thread, x: number, n: number, scan: boolean): numbe
   selectBest(ids, vals, 0, kept, rank);
   let bar = Infinity;
   for (let i = 0; i < rank; i++) bar = Math.min(bar, vals[i]);
-  return bar > 0 ? bar : -Infinity;
+  return bar;
 }
 
 /** The exact weight of y for x, as the spec and docs/models.md write it, from the co-like count or sum v. */

@@ -156,19 +156,19 @@ export function rankFromHistory(
   return { movies: movies.slice(0, got), scores: scores.slice(0, got), fallback: null };
 }
 
-/** The n most-liked movies not excluded (the popularity baseline and the empty-history fallback). */
-function rankPopular(popular: Int32Array, excluded: Int32Array, stamp: number, n: number): Omit<Ranking, "fallback"> {
-  const movies: number[] = [];
-  for (let i = 0; i < popular.length && movies.length < n; i++) if (excluded[popular[i]] !== stamp) movies.push(popular[i]);
-  return { movies: Int32Array.from(movies), scores: new Float64Array(movies.length) };
+/**
+ * The popularity baseline (spec, "Popularity baseline") and the empty-history fallback: the n most-liked movies
+ * whose excluded[m] is not `mark`, written to out; returns how many.
+ */
+export function popularInto(popular: Int32Array, excluded: Int32Array, mark: number, n: number, out: Int32Array): number {
+  let got = 0;
+  for (let i = 0; i < popular.length && got < n; i++) if (excluded[popular[i]] !== mark) out[got++] = popular[i];
+  return got;
 }
 
-/** The popularity baseline for a user who rated `rated` in train (spec, "Popularity baseline"). */
-export function rankPopularFor(neighbours: Neighbours, popular: Int32Array, rated: ArrayLike<number>, n: number): Ranking {
-  const s = scratchFor(neighbours);
-  const stamp = ++s.stamp;
-  for (let i = 0; i < rated.length; i++) s.excluded[rated[i]] = stamp;
-  return { ...rankPopular(popular, s.excluded, stamp, n), fallback: "popular" };
+function rankPopular(popular: Int32Array, excluded: Int32Array, stamp: number, n: number): Omit<Ranking, "fallback"> {
+  const movies = new Int32Array(n), got = popularInto(popular, excluded, stamp, n, movies);
+  return { movies: movies.slice(0, got), scores: new Float64Array(got) };
 }
 
 /** Movies by train likes descending, ties by movieId_enc; only movies with a like. */

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csrFromDense } from "../lib/csr";
 import { evaluate, evaluateRanking, evaluateRankings, evaluationUsers } from "../lib/evaluate";
-import { popularOrder, rankFromHistory, rankPopularFor } from "../lib/recommend";
+import { popularOrder, rankFromHistory } from "../lib/recommend";
 import { nearestNeighbours } from "../lib/neighbours";
 import { normalizeRows, rowIndices, transpose } from "../lib/csr";
 import { random } from "../lib/synthetic";
@@ -58,7 +58,7 @@ test("evaluateRanking(s) on threads equal evaluate in this thread, for the model
   const users = evaluationUsers(X_train, X_test, Int32Array.from({ length: 300 }, (_, u) => u + 1), undefined, 42);
   const input = { neighbours, popular, X_train, trainRated, X_test };
   const byHand = evaluate(users, X_test, (u) => rankFromHistory(neighbours, popular, rowIndices(X_train, u), rowIndices(trainRated, u), 10).movies, 10, neighbours);
-  const baseline = evaluate(users, X_test, (u) => rankPopularFor(neighbours, popular, rowIndices(trainRated, u), 10).movies, 10, neighbours);
+  const baseline = evaluate(users, X_test, (u) => rankFromHistory(neighbours, popular, [], rowIndices(trainRated, u), 10).movies, 10, neighbours);
   const factors = await fitAls(X_train, { factors: 6, regularization: 0.5, confidence: 5, iterations: 3, seed: 1 });
   const s = newFactorScratch(120, popular.length);
   const als = evaluate(users, X_test, (u) => rankWithFactors(factors, u, popular, rowIndices(trainRated, u), 10, s).movies, 10, neighbours, popular.length);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Neighbours } from "../lib/neighbours";
 import { loadModel, saveModel } from "../lib/model-io";
 import { DEFAULTS } from "../lib/params";
-import { historyOf, popularOrder, rankFromHistory, rankInKernel, rankPopularFor, recommendForUser } from "../lib/recommend";
+import { historyOf, popularOrder, rankFromHistory, rankInKernel, recommendForUser } from "../lib/recommend";
 import { PRESETS, syntheticDir } from "../lib/synthetic";
 import { train } from "../lib/train";
 import { denseRecommend } from "./reference";
@@ -73,7 +73,7 @@ test("in the kernel (the server's path), recommend ranks exactly as in script: e
 test("popular order: likes descending, ties by movieId_enc, movies without likes left out", () => {
   const popular = popularOrder(Int32Array.from([3, 0, 5, 3, 1]));
   assert.deepEqual([...popular], [2, 0, 3, 4]);
-  assert.deepEqual([...rankPopularFor(neighbours, popular, [2], 2).movies], [0, 3]);
+  assert.deepEqual([...rankFromHistory(neighbours, popular, [], [2], 2).movies], [0, 3]);
   const empty = rankFromHistory(neighbours, popular, [], [0], 3);
   assert.equal(empty.fallback, "popular");
   assert.deepEqual([...empty.movies], [2, 3, 4]);
