@@ -92,36 +92,41 @@ interface TestJob {
 const testJob = ({ userId, movieId }: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word: string, isTest: Uint8Array, digits: Int32Array): TestJob =>
   ({ userId, movieId, prefix: fnvString(FNV_OFFSET, `${seed}:${word}:`), digits, threshold: testFraction * 10000, isTest });
 
-/** What the threads of splitAll share: testRange's job, and the ratings, likeCut's float and the liked flags to fill. */
+/** What the threads of splitAll share: testRange's job, and the ratings, likeCut's float, and the liked flags and classes to fill. */
 interface SplitJob extends TestJob {
   rating: Float32Array;
   cut: number;
   liked: Uint8Array;
+  classes: Uint8Array;
 }
 
-/** likedOf and splitRatings (spec steps 4 and 5) at once, the ratings shared out over `threads` threads. */
-export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, seed }: { likeThreshold: number; testFraction: number; seed: number }, threads: number): Promise<{ liked: Uint8Array; isTest: Uint8Array }> {
+/**
+ * likedOf and splitRatings (spec steps 4 and 5) at once, the ratings shared out over `threads` threads; with each
+ * rating's class for the matrices, liked + 2 * isTest.
+ */
+export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, seed }: { likeThreshold: number; testFraction: number; seed: number }, threads: number): Promise<{ liked: Uint8Array; isTest: Uint8Array; classes: Uint8Array }> {
   const n = ratings.userId.length, on = threads > 1 && n >= MIN_SHARE * threads ? threads : 1;
   const place = <T extends Int32Array | Float32Array>(array: T): T => (on > 1 ? shared(array) : array);
   const flags = () => (on > 1 ? sharedArray(Uint8Array, n) : new Uint8Array(n));
   const { userId, movieId, rating } = ratings;
   const job: SplitJob = {
     ...testJob({ userId: place(userId), movieId: place(movieId) }, testFraction, seed, "split", flags(), place(decimals(movieId))),
-    rating: place(rating), cut: likeCut(likeThreshold), liked: flags(),
+    rating: place(rating), cut: likeCut(likeThreshold), liked: flags(), classes: flags(),
   };
   await runTask("split.rate", splitTask, job, on);
-  return { liked: job.liked, isTest: job.isTest };
+  return { liked: job.liked, isTest: job.isTest, classes: job.classes };
 }
 
 /** Below this many ratings a thread each, splitAll and encodeAll stay on one thread. */
 const MIN_SHARE = 1 << 20;
 
-/** Thread `index` of `threads` of splitAll: liked and isTest for its share of the ratings. */
+/** Thread `index` of `threads` of splitAll: liked, isTest and classes for its share of the ratings. */
 export function splitTask(job: SplitJob, index: number, threads: number): void {
   const n = job.userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
-  const { rating, cut, liked } = job;
+  const { rating, cut, liked, isTest, classes } = job;
   for (let i = lo; i < hi; i++) liked[i] = rating[i] >= cut ? 1 : 0;
   testRange(job, lo, hi);
+  for (let i = lo; i < hi; i++) classes[i] = liked[i] | (isTest[i] << 1);
 }
 
 /** isTest[i] for ratings i in [lo, hi) (see splitRatings). */

@@ -39,7 +39,7 @@ test("split equals the spec's string formula for ids of every length, in a digit
   }
 });
 
-test("splitAll and encodeAll on 1 to 3 threads: likedOf's, splitRatings's and encode's results, users cut between threads, small ids and large", async () => {
+test("splitAll and encodeAll on 1 to 3 threads: likedOf's, splitRatings's and encode's results (and classes, liked + 2 * isTest), users cut between threads, small ids and large", async () => {
   const n = 3_300_000; // enough for 3 threads to share it
   for (const big of [0, 2 ** 27]) { // 2^27: no digit table (ids of 2^20 and more), no rank lookup (2^26 and more)
     const r: Ratings = { userId: new Int32Array(n), movieId: new Int32Array(n), rating: new Float32Array(n) };
@@ -48,11 +48,12 @@ test("splitAll and encodeAll on 1 to 3 threads: likedOf's, splitRatings's and en
       r.movieId[i] = (i * 7919) % 200_000 + (i % 1000 === 999 ? big : 0);
       r.rating[i] = 0.5 * (1 + (i % 10));
     }
-    const liked = likedOf(r, 3.5), isTest = splitRatings(r, 0.3, 7);
+    const liked = likedOf(r, 3.5), isTest = splitRatings(r, 0.3, 7), classes = liked.map((l, i) => l + 2 * isTest[i]);
     for (const threads of [1, 2, 3]) {
       const got = await splitAll(r, { likeThreshold: 3.5, testFraction: 0.3, seed: 7 }, threads);
       assert.ok(Buffer.from(got.liked).equals(Buffer.from(liked)), `liked on ${threads} threads`);
       assert.ok(Buffer.from(got.isTest).equals(Buffer.from(isTest)), `isTest on ${threads} threads`);
+      assert.ok(Buffer.from(got.classes).equals(Buffer.from(classes)), `classes on ${threads} threads`);
       assert.deepEqual(await encodeAll(r, threads), encode(r), `encoding on ${threads} threads`);
     }
   }
