@@ -1,6 +1,24 @@
 import wabt from "wabt";
 
 /**
+ * The kernel's loop over the neighbour lists of history[h..hEnd) (locals $h $hEnd $ranges $score $m $p $end $j $c):
+ * for each pair (j, sim) at $p of each list, in order, `body` with $j and $c, the address of score[j].
+ */
+const overLists = (body: string) => `(block $done (loop $movie
+      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
+      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
+      (local.set $p (i32.load (local.get $m)))
+      (local.set $end (i32.load offset=4 (local.get $m)))
+      (block $listDone (loop $list
+        (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $j (i32.load (local.get $p)))
+        (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))${body}
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (br $list)))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $movie)))`;
+
+/**
  * The hot loops of the neighbours (and of the evaluation's scores) in WebAssembly, over one shared memory
  * that every thread instantiates.
  * Addresses are byte offsets into that memory. A movie x's likes are entries p, each a segment
@@ -228,23 +246,11 @@ const WAT = `(module
   ;; > 0); returns how many it listed
   (func $accumulate (param $h i32) (param $hEnd i32) (param $ranges i32) (param $score i32) (param $touched i32) (result i32)
     (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32) (local $v f64) (local $n i32)
-    (block $done (loop $movie
-      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
-      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
-      (local.set $p (i32.load (local.get $m)))
-      (local.set $end (i32.load offset=4 (local.get $m)))
-      (block $listDone (loop $list
-        (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $j (i32.load (local.get $p)))
-        (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))
+    ${overLists(`
         (local.set $v (f64.load (local.get $c)))
         (f64.store (local.get $c) (f64.add (local.get $v) (f64.promote_f32 (f32.load offset=4 (local.get $p)))))
         (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $j))
-        (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
-        (local.set $p (i32.add (local.get $p) (i32.const 8)))
-        (br $list)))
-      (local.set $h (i32.add (local.get $h) (i32.const 4)))
-      (br $movie)))
+        (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))`)}
     (local.get $n))
 
   ;; score[j] = v for each j of the list [q, qEnd)
@@ -257,21 +263,9 @@ const WAT = `(module
 
   ;; score[j] += sim over the lists of history[h..hEnd), as $accumulate, without listing the movies
   (func $accumulateAll (param $h i32) (param $hEnd i32) (param $ranges i32) (param $score i32)
-    (local $m i32) (local $p i32) (local $end i32) (local $c i32)
-    (block $done (loop $movie
-      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
-      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
-      (local.set $p (i32.load (local.get $m)))
-      (local.set $end (i32.load offset=4 (local.get $m)))
-      (block $listDone (loop $list
-        (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $c (i32.add (local.get $score) (i32.shl (i32.load (local.get $p)) (i32.const 3))))
-        (f64.store (local.get $c) (f64.add (f64.load (local.get $c)) (f64.promote_f32 (f32.load offset=4 (local.get $p)))))
-        (local.set $p (i32.add (local.get $p) (i32.const 8)))
-        (br $list)))
-      (local.set $h (i32.add (local.get $h) (i32.const 4)))
-      (br $movie)))
-  )
+    (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32)
+    ${overLists(`
+        (f64.store (local.get $c) (f64.add (f64.load (local.get $c)) (f64.promote_f32 (f32.load offset=4 (local.get $p)))))`)})
 
   ;; how many pairs the lists of history[h..hEnd) hold
   (func $pairsOf (param $h i32) (param $hEnd i32) (param $ranges i32) (result i32)
