@@ -59,10 +59,10 @@ const KEPT_DISLIKE = 1 << 0, KEPT_LIKE = 1 << 1, HELD_DISLIKE = 1 << 2, HELD_LIK
  * likes kept (to fit; with their transpose, movies x users) and held out (to score), the ratings kept, and with `all`
  * every like (with its transpose) and every rating (the refit's).
  */
-export async function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, classes: Uint8Array, all: boolean, threads = 1) {
+export async function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, classes: Uint8Array, all: boolean, threads = 1, counted?: Int32Array | null) {
   const masks = [KEPT_LIKE, HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE, ...(all ? [KEPT_LIKE | HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE | HELD_LIKE | HELD_DISLIKE] : [])];
   const [[keptLikes, keptMovies], [heldLikes], [keptRated], [allLikes, allMovies] = [], [allRated] = []] =
-    await csrsOnThreads(userEnc, movieEnc, nUsers, nMovies, classes, masks, [true, false, false, true, false], threads);
+    await csrsOnThreads(userEnc, movieEnc, nUsers, nMovies, classes, masks, [true, false, false, true, false], threads, counted);
   return { keptLikes, keptMovies: keptMovies!, heldLikes, keptRated, allLikes, allMovies, allRated };
 }
 
@@ -114,10 +114,10 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
   const ratings = await run.stage("sample", () => sampleUsers(merged.ratings, params.sampleUsers, params.seed),
     (r) => (params.sampleUsers === undefined ? "all users" : `${fmt(r.userId.length)} ratings of ${fmt(params.sampleUsers)} sampled users`));
   const { liked, isTest, classes } = await run.stage("split", () => splitAll(ratings, params, run.threads), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
-  const enc = await run.stage("encode", () => encodeAll(ratings, run.threads), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
+  const { perRow, ...enc } = await run.stage("encode", () => encodeAll(ratings, run.threads, classes), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
   const matrices = await run.stage("csr", async () => {
-    const m = await splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, classes, true, run.threads);
+    const m = await splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, classes, true, run.threads, perRow);
     return { X_train: m.keptLikes, X_movies: normalizeRows(m.keptMovies), X_test: m.heldLikes, trainRated: m.keptRated, X_all: m.allLikes!, allRated: m.allRated!, allMovies: m.allMovies! };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
   if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fnv1a32 } from "../lib/hash";
 import type { Ratings } from "../lib/ingest";
+import { countSorted } from "../lib/csr";
 import { distinct, encode, encodeAll, hashSample, indexOf, likedOf, sampleUsers, splitAll, splitRatings } from "../lib/split";
 
 const ratings = (rows: [number, number, number][]): Ratings => ({
@@ -59,11 +60,42 @@ test("splitAll and encodeAll on 1 to 3 threads: likedOf's, splitRatings's and en
   }
 });
 
+test("encodeAll with classes counts the matrices' entries by user and class in its pass (csr's count), or says the ratings are not sorted", async () => {
+  const n = 3_300_000, perUser = 1000;
+  const r: Ratings = { userId: new Int32Array(n), movieId: new Int32Array(n), rating: new Float32Array(n) };
+  for (let i = 0; i < n; i++) {
+    r.userId[i] = 10 + 3 * Math.floor(i / perUser); // the cuts between threads fall inside users
+    r.movieId[i] = 5 + 2 * (i % perUser) + (Math.floor(i / perUser) % 3); // ascending within each user
+  }
+  const classes = Uint8Array.from({ length: n }, (_, i) => (i * 2654435761) % 4);
+  const { userEnc, movieEnc, userIds } = encode(r);
+  const expected = new Int32Array(8 * userIds.length);
+  assert.ok(countSorted(userEnc, movieEnc, classes, 0, n, expected));
+  for (const threads of [2, 3]) {
+    const { perRow, ...enc } = await encodeAll(r, threads, classes);
+    assert.deepEqual(enc, encode(r));
+    assert.ok(perRow && Buffer.from(perRow.buffer, perRow.byteOffset, perRow.byteLength).equals(Buffer.from(expected.buffer)), `counts on ${threads} threads`);
+  }
+  // out of order: a repeat inside a share, or a share that starts before the previous one ended
+  for (const at of [7, Math.floor(n / 2)]) {
+    const moved = { ...r, userId: r.userId.slice(), movieId: r.movieId.slice() };
+    moved.movieId[at] = moved.movieId[at - 1];
+    moved.userId[at] = moved.userId[at - 1];
+    assert.equal((await encodeAll(moved, 2, classes)).perRow, null, `a repeat at ${at}`);
+  }
+  assert.equal((await encodeAll(r, 2)).perRow, undefined, "not asked");
+});
+
 test("hashSample keeps the ids with the smallest (hash, id)", () => {
   const ids = Int32Array.from({ length: 10 }, (_, i) => i + 1);
   assert.deepEqual([...hashSample(ids, 3, 42, "user")], [4, 6, 7]);
   assert.deepEqual([...hashSample(ids, 4, 7, "eval")], [1, 2, 8, 9]);
   assert.equal(hashSample(ids, 10, 42, "user"), ids);
+});
+
+test("distinct: the ascending distinct ids, whether they come in ascending runs (read off the runs) or not, small ids or large", () => {
+  const cases = [[], [5], [1, 1, 2, 3, 3, 3, 9], [2, 1], [1, 1, 2, 1], [3, 3, 2 ** 27, 7, 7], [1, 2, 2 ** 27, 2 ** 27], [0, 0, 0]];
+  for (const ids of cases) assert.deepEqual([...distinct(Int32Array.from(ids))], [...new Set(ids)].sort((a, b) => a - b), JSON.stringify(ids));
 });
 
 test("sampleUsers keeps every rating of the sampled users and nothing else", () => {
