@@ -84,15 +84,20 @@ function byKey(keys: Int32Array, nKeys: number, order: Int32Array | null): Int32
  */
 function sortedCounts(rows: Int32Array, cols: Int32Array, nRows: number, tags: Uint8Array | undefined): Int32Array | null {
   const perRow = new Int32Array(nRows * 8);
+  return countSorted(rows, cols, tags, 0, rows.length, perRow) ? perRow : null;
+}
+
+/** Adds entries lo..hi - 1 to perRow (8 per row, by tag); false, at the first, unless they come by row, then column, with no repeats. */
+export function countSorted(rows: Int32Array, cols: Int32Array, tags: Uint8Array | undefined, lo: number, hi: number, perRow: Int32Array): boolean {
   let lastRow = -1, lastCol = 0;
-  for (let i = 0; i < rows.length; i++) {
+  for (let i = lo; i < hi; i++) {
     const r = rows[i], c = cols[i];
-    if (r < lastRow || (r === lastRow && c <= lastCol)) return null;
+    if (r < lastRow || (r === lastRow && c <= lastCol)) return false;
     lastRow = r;
     lastCol = c;
     perRow[8 * r + (tags ? tags[i] : 0)]++;
   }
-  return perRow;
+  return true;
 }
 
 /**
@@ -137,9 +142,12 @@ function fillIndices(cols: Int32Array, tags: Uint8Array | undefined, keep: Uint8
 /**
  * csrsFromEntries on `threads` threads, a matrix a thread at a time, each with its transpose where `transposed[k]`
  * (no data: 0/1 matrices); all in shared memory. Entries not sorted by row, then column, are left to csrsFromEntries.
+ * `counted`: sortedCounts's result when already known (encodeAll counts in its pass).
  */
-export async function csrsOnThreads(rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, classes: Uint8Array, masks: number[], transposed: boolean[], threads: number): Promise<[Csr, Csr | undefined][]> {
-  const perRow = threads > 1 ? sortedCounts(rows, cols, nRows, classes) : null;
+export async function csrsOnThreads(
+  rows: Int32Array, cols: Int32Array, nRows: number, nCols: number, classes: Uint8Array, masks: number[], transposed: boolean[], threads: number, counted?: Int32Array | null,
+): Promise<[Csr, Csr | undefined][]> {
+  const perRow = threads > 1 ? (counted === undefined ? sortedCounts(rows, cols, nRows, classes) : counted) : null;
   if (!perRow) return csrsFromEntries(rows, cols, nRows, nCols, classes, masks).map((X, k) => [X, transposed[k] ? transpose(X) : undefined]);
   const keeps = masks.map((mask) => Uint8Array.from({ length: 8 }, (_, c) => (mask >> c) & 1));
   const matrices = keeps.map((keep, k): CsrJob["matrices"][number] => {

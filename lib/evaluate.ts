@@ -196,7 +196,7 @@ export function rankTask(s: EvaluationShared, index: number, threads: number): v
         if (!kernel || !scratch || X_train.indptr[u + 1] === X_train.indptr[u]) return rankFromHistory(neighbours, popular, row(X_train, u), row(trainRated, u), n).movies;
         const h = X_train.indices.byteOffset, r = trainRated.indices.byteOffset;
         const got = kernel.rankUser(h + 4 * X_train.indptr[u], h + 4 * X_train.indptr[u + 1], r + 4 * trainRated.indptr[u], r + 4 * trainRated.indptr[u + 1],
-          s.kernel!.ranges.byteOffset, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
+          s.kernel!.ranges.byteOffset, scratch.score.length, scratch.score.byteOffset, scratch.touched.byteOffset, n, scratch.topIds.byteOffset, scratch.topScores.byteOffset);
         return scratch.topIds.subarray(0, got);
       }
       case "popularity": {

@@ -1,6 +1,24 @@
 import wabt from "wabt";
 
 /**
+ * The kernel's loop over the neighbour lists of history[h..hEnd) (locals $h $hEnd $ranges $score $m $p $end $j $c):
+ * for each pair (j, sim) at $p of each list, in order, `body` with $j and $c, the address of score[j].
+ */
+const overLists = (body: string) => `(block $done (loop $movie
+      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
+      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
+      (local.set $p (i32.load (local.get $m)))
+      (local.set $end (i32.load offset=4 (local.get $m)))
+      (block $listDone (loop $list
+        (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $j (i32.load (local.get $p)))
+        (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))${body}
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (br $list)))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $movie)))`;
+
+/**
  * The hot loops of the neighbours (and of the evaluation's scores) in WebAssembly, over one shared memory
  * that every thread instantiates.
  * Addresses are byte offsets into that memory. A movie x's likes are entries p, each a segment
@@ -228,23 +246,11 @@ const WAT = `(module
   ;; > 0); returns how many it listed
   (func $accumulate (param $h i32) (param $hEnd i32) (param $ranges i32) (param $score i32) (param $touched i32) (result i32)
     (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32) (local $v f64) (local $n i32)
-    (block $done (loop $movie
-      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
-      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
-      (local.set $p (i32.load (local.get $m)))
-      (local.set $end (i32.load offset=4 (local.get $m)))
-      (block $listDone (loop $list
-        (br_if $listDone (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $j (i32.load (local.get $p)))
-        (local.set $c (i32.add (local.get $score) (i32.shl (local.get $j) (i32.const 3))))
+    ${overLists(`
         (local.set $v (f64.load (local.get $c)))
         (f64.store (local.get $c) (f64.add (local.get $v) (f64.promote_f32 (f32.load offset=4 (local.get $p)))))
         (i32.store (i32.add (local.get $touched) (i32.shl (local.get $n) (i32.const 2))) (local.get $j))
-        (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))
-        (local.set $p (i32.add (local.get $p) (i32.const 8)))
-        (br $list)))
-      (local.set $h (i32.add (local.get $h) (i32.const 4)))
-      (br $movie)))
+        (local.set $n (i32.add (local.get $n) (f64.eq (local.get $v) (f64.const 0))))`)}
     (local.get $n))
 
   ;; score[j] = v for each j of the list [q, qEnd)
@@ -255,15 +261,79 @@ const WAT = `(module
       (local.set $q (i32.add (local.get $q) (i32.const 4)))
       (br $next))))
 
-  ;; The user's top n (n >= 1): accumulate over history[h..hEnd), the movies of rated[r..rEnd) excluded (scored -inf
-  ;; meanwhile, so never listed), then the best n of the listed movies by score descending, movieId_enc ascending,
-  ;; best first in topIds/topScores (an insertion into the sorted top; most movies fail the first comparison).
-  ;; Leaves score all zero. Returns how many it kept (<= n).
-  (func (export "rankUser") (param $h i32) (param $hEnd i32) (param $r i32) (param $rEnd i32) (param $ranges i32)
+  ;; score[j] += sim over the lists of history[h..hEnd), as $accumulate, without listing the movies
+  (func $accumulateAll (param $h i32) (param $hEnd i32) (param $ranges i32) (param $score i32)
+    (local $m i32) (local $p i32) (local $end i32) (local $j i32) (local $c i32)
+    ${overLists(`
+        (f64.store (local.get $c) (f64.add (f64.load (local.get $c)) (f64.promote_f32 (f32.load offset=4 (local.get $p)))))`)})
+
+  ;; how many pairs the lists of history[h..hEnd) hold
+  (func $pairsOf (param $h i32) (param $hEnd i32) (param $ranges i32) (result i32)
+    (local $bytes i32) (local $m i32)
+    (block $done (loop $movie
+      (br_if $done (i32.ge_u (local.get $h) (local.get $hEnd)))
+      (local.set $m (i32.add (local.get $ranges) (i32.shl (i32.load (local.get $h)) (i32.const 3))))
+      (local.set $bytes (i32.add (local.get $bytes) (i32.sub (i32.load offset=4 (local.get $m)) (i32.load (local.get $m)))))
+      (local.set $h (i32.add (local.get $h) (i32.const 4)))
+      (br $movie)))
+    (i32.shr_u (local.get $bytes) (i32.const 3)))
+
+  ;; (v, j) into the top of kept (< n, or n and (v, j) better than the last) entries, sorted by score descending,
+  ;; movieId_enc ascending; returns the new count
+  (func $insert (param $v f64) (param $j i32) (param $kept i32) (param $n i32) (param $topIds i32) (param $topScores i32) (result i32)
+    (local $pos i32) (local $w f64) (local $i i32)
+    (local.set $pos (local.get $kept))
+    (block $placed (loop $up
+      (br_if $placed (i32.eqz (local.get $pos)))
+      (local.set $w (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $pos) (i32.const 1)) (i32.const 3)))))
+      (local.set $i (i32.load (i32.add (local.get $topIds) (i32.shl (i32.sub (local.get $pos) (i32.const 1)) (i32.const 2)))))
+      (br_if $placed (i32.eqz (i32.or (f64.gt (local.get $v) (local.get $w))
+        (i32.and (f64.eq (local.get $v) (local.get $w)) (i32.lt_s (local.get $j) (local.get $i))))))
+      ;; (v, j) is better than the one at pos - 1: that one moves down, unless it falls off the end
+      (if (i32.lt_u (local.get $pos) (local.get $n)) (then
+        (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $w))
+        (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $i))))
+      (local.set $pos (i32.sub (local.get $pos) (i32.const 1)))
+      (br $up)))
+    (if (i32.lt_u (local.get $pos) (local.get $n)) (then
+      (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $v))
+      (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $j))))
+    (select (local.get $n) (i32.add (local.get $kept) (i32.const 1)) (i32.eq (local.get $kept) (local.get $n))))
+
+  ;; The user's top n (n >= 1) of nMovies: accumulate over history[h..hEnd), the movies of rated[r..rEnd) excluded
+  ;; (scored -inf meanwhile, so never taken), then the best n of the scored movies by score descending, movieId_enc
+  ;; ascending, best first in topIds/topScores. Every listed score is > 0, so the last of the top starts at 0 and most
+  ;; movies fail one comparison with it. A history whose lists hold nMovies / 2 pairs or more scores without listing
+  ;; the movies and then scans all scores in order, two at a time (score is padded to 16 bytes); a shorter one lists
+  ;; them in touched. Leaves score all zero. Returns how many it kept (<= n).
+  (func (export "rankUser") (param $h i32) (param $hEnd i32) (param $r i32) (param $rEnd i32) (param $ranges i32) (param $nMovies i32)
         (param $score i32) (param $touched i32) (param $n i32) (param $topIds i32) (param $topScores i32) (result i32)
-    (local $listed i32) (local $t i32) (local $j i32) (local $c i32) (local $v f64) (local $kept i32) (local $pos i32) (local $w f64) (local $i i32)
-    (local $lastV f64) (local $lastId i32)
+    (local $listed i32) (local $t i32) (local $j i32) (local $c i32) (local $v f64) (local $kept i32)
+    (local $lastV f64) (local $lastId i32) (local $p i32) (local $end i32) (local $two v128) (local $bar v128)
     (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const -inf))
+    (if (i32.ge_u (call $pairsOf (local.get $h) (local.get $hEnd) (local.get $ranges)) (i32.shr_u (local.get $nMovies) (i32.const 1))) (then
+      (call $accumulateAll (local.get $h) (local.get $hEnd) (local.get $ranges) (local.get $score))
+      (local.set $p (local.get $score))
+      (local.set $end (i32.add (local.get $score) (i32.shl (local.get $nMovies) (i32.const 3))))
+      ;; in ascending order a movie equal to the last of the top never goes before it: only a greater score counts
+      (block $scanned (loop $scan
+        (br_if $scanned (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $two (v128.load (local.get $p)))
+        (v128.store (local.get $p) (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br_if $scan (i32.eqz (v128.any_true (f64x2.gt (local.get $two) (local.get $bar)))))
+        (local.set $j (i32.shr_u (i32.sub (local.get $p) (i32.add (local.get $score) (i32.const 16))) (i32.const 3)))
+        (if (f64.gt (f64x2.extract_lane 0 (local.get $two)) (local.get $lastV)) (then
+          (local.set $kept (call $insert (f64x2.extract_lane 0 (local.get $two)) (local.get $j) (local.get $kept) (local.get $n) (local.get $topIds) (local.get $topScores)))
+          (if (i32.eq (local.get $kept) (local.get $n)) (then
+            (local.set $lastV (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))))))))
+        (if (f64.gt (f64x2.extract_lane 1 (local.get $two)) (local.get $lastV)) (then
+          (local.set $kept (call $insert (f64x2.extract_lane 1 (local.get $two)) (i32.add (local.get $j) (i32.const 1)) (local.get $kept) (local.get $n) (local.get $topIds) (local.get $topScores)))
+          (if (i32.eq (local.get $kept) (local.get $n)) (then
+            (local.set $lastV (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))))))))
+        (local.set $bar (f64x2.splat (local.get $lastV)))
+        (br $scan)))
+      (return (local.get $kept))))
     (local.set $listed (call $accumulate (local.get $h) (local.get $hEnd) (local.get $ranges) (local.get $score) (local.get $touched)))
     (block $done (loop $candidate
       (br_if $done (i32.ge_u (local.get $t) (local.get $listed)))
@@ -272,30 +342,12 @@ const WAT = `(module
       (local.set $v (f64.load (local.get $c)))
       (f64.store (local.get $c) (f64.const 0))
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
-      ;; a full top's last (lastV, lastId), kept in locals: most movies stop here
-      (br_if $candidate (i32.and (i32.eq (local.get $kept) (local.get $n))
-        (i32.eqz (i32.or (f64.gt (local.get $v) (local.get $lastV))
-          (i32.and (f64.eq (local.get $v) (local.get $lastV)) (i32.lt_s (local.get $j) (local.get $lastId)))))))
-      ;; pos: where (v, j) would go if the top were one longer; skip it unless that is within n
-      (local.set $pos (local.get $kept))
-      (block $placed (loop $up
-        (br_if $placed (i32.eqz (local.get $pos)))
-        (local.set $w (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $pos) (i32.const 1)) (i32.const 3)))))
-        (local.set $i (i32.load (i32.add (local.get $topIds) (i32.shl (i32.sub (local.get $pos) (i32.const 1)) (i32.const 2)))))
-        (br_if $placed (i32.eqz (i32.or (f64.gt (local.get $v) (local.get $w))
-          (i32.and (f64.eq (local.get $v) (local.get $w)) (i32.lt_s (local.get $j) (local.get $i))))))
-        ;; (v, j) is better than the one at pos - 1: that one moves down, unless it falls off the end
-        (if (i32.lt_u (local.get $pos) (local.get $n)) (then
-          (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $w))
-          (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $i))))
-        (local.set $pos (i32.sub (local.get $pos) (i32.const 1)))
-        (br $up)))
-      (br_if $candidate (i32.ge_u (local.get $pos) (local.get $n)))
-      (f64.store (i32.add (local.get $topScores) (i32.shl (local.get $pos) (i32.const 3))) (local.get $v))
-      (i32.store (i32.add (local.get $topIds) (i32.shl (local.get $pos) (i32.const 2))) (local.get $j))
-      (if (i32.lt_u (local.get $kept) (local.get $n)) (then (local.set $kept (i32.add (local.get $kept) (i32.const 1)))))
-      (local.set $lastV (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $kept) (i32.const 1)) (i32.const 3)))))
-      (local.set $lastId (i32.load (i32.add (local.get $topIds) (i32.shl (i32.sub (local.get $kept) (i32.const 1)) (i32.const 2)))))
+      (br_if $candidate (f64.lt (local.get $v) (local.get $lastV)))
+      (br_if $candidate (i32.and (f64.eq (local.get $v) (local.get $lastV)) (i32.ge_s (local.get $j) (local.get $lastId))))
+      (local.set $kept (call $insert (local.get $v) (local.get $j) (local.get $kept) (local.get $n) (local.get $topIds) (local.get $topScores)))
+      (br_if $candidate (i32.lt_u (local.get $kept) (local.get $n)))
+      (local.set $lastV (f64.load (i32.add (local.get $topScores) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))))
+      (local.set $lastId (i32.load (i32.add (local.get $topIds) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 2)))))
       (br $candidate)))
     (call $setScores (local.get $r) (local.get $rEnd) (local.get $score) (f64.const 0))
     (local.get $kept))
@@ -309,7 +361,7 @@ export interface Kernel {
   scanAll(n: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanList(n: number, touched: number, counts: number, b: number, thr: number, axR: number, bar: number, pass: number, passV: number): number;
   scanListSums(n: number, touched: number, sums: number, a: number, b: number, thr: number, axR: number, bxR: number, bar: number, pass: number, passV: number): number;
-  rankUser(h: number, hEnd: number, r: number, rEnd: number, ranges: number, score: number, touched: number, n: number, topIds: number, topScores: number): number;
+  rankUser(h: number, hEnd: number, r: number, rEnd: number, ranges: number, nMovies: number, score: number, touched: number, n: number, topIds: number, topScores: number): number;
 }
 
 // The few WebAssembly declarations used here (TypeScript declares them only with the DOM's types).

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { unlinkSync } from "node:fs";
+import { readFileSync, unlinkSync } from "node:fs";
 import { link, lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { FileInfo } from "./ingest";
@@ -320,10 +320,14 @@ const unlinkQuietly = (file: string) => {
   }
 };
 
-/** Creates the lock with our pid in one step (link), taking over a lock whose process is dead. */
+/**
+ * Creates the lock with our pid (and, on Linux, when our process started) in one step (link), taking over a lock
+ * whose process is dead, or whose pid now belongs to a process started at another time (a reused pid).
+ */
 async function takeLock(lockFile: string, dir: string): Promise<void> {
   const mine = `${lockFile}.${process.pid}`;
-  await writeFile(mine, `${process.pid}\n`).catch((e: Error) => {
+  const start = startOf(process.pid);
+  await writeFile(mine, `${process.pid}${start === undefined ? "" : ` ${start}`}\n`).catch((e: Error) => {
     throw new ModelDirError(`cannot lock ${dir}: ${e.message}`);
   });
   try {
@@ -336,14 +340,14 @@ async function takeLock(lockFile: string, dir: string): Promise<void> {
       }
       const holder = await lockHolder(lockFile);
       if (holder === undefined) throw new ModelDirError(`cannot lock ${dir}: ${lockFile} exists but is not a lock of ours (no pid in it); remove it if nothing writes the model`);
-      if (alive(holder) || attempt >= 3) {
-        throw new ModelDirError(`${dir} is being written by process ${holder} (lock ${lockFile}); wait for it to finish, or remove the lock if that process is not ours`);
+      if (holds(holder) || attempt >= 3) {
+        throw new ModelDirError(`${dir} is being written by process ${holder.pid} (lock ${lockFile}); wait for it to finish, or remove the lock if that process is not ours`);
       }
       // Stale: its writer died. Taken aside by rename so that two processes cannot both remove a fresh lock.
       const aside = `${lockFile}.stale-${process.pid}`;
       if (await rename(lockFile, aside).then(() => true, () => false)) {
         const now = await lockHolder(aside);
-        if (now !== holder) await link(aside, lockFile).catch(() => undefined);
+        if (now?.pid !== holder.pid || now.start !== holder.start) await link(aside, lockFile).catch(() => undefined);
         await rm(aside, { force: true });
       }
     }
@@ -352,9 +356,27 @@ async function takeLock(lockFile: string, dir: string): Promise<void> {
   }
 }
 
-async function lockHolder(lockFile: string): Promise<number | undefined> {
-  const text = await readFile(lockFile, "utf8").catch(() => "");
-  return /^\d+\n$/.test(text) ? Number(text) : undefined;
+/** The writer a lock names: its pid, and when it started where the lock says (locks from before only have the pid). */
+async function lockHolder(lockFile: string): Promise<{ pid: number; start?: string } | undefined> {
+  const m = /^(\d+)(?: (\d+))?\n$/.exec(await readFile(lockFile, "utf8").catch(() => ""));
+  return m ? { pid: Number(m[1]), start: m[2] } : undefined;
+}
+
+/** Whether the lock's writer still runs: its pid is alive and, where both are known, started when the lock says. */
+function holds({ pid, start }: { pid: number; start?: string }): boolean {
+  if (!alive(pid)) return false;
+  const now = start === undefined ? undefined : startOf(pid);
+  return now === undefined || now === start;
+}
+
+/** When process `pid` started, in clock ticks after boot (Linux: field 22 of /proc/<pid>/stat); undefined elsewhere. */
+function startOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]; // after the name in parentheses: fields 3, 4, ...
+  } catch {
+    return undefined;
+  }
 }
 
 /** A pid of ours is not alive: a lock or staging with it comes from an earlier process (a container reuses pids). */

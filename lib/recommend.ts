@@ -132,7 +132,7 @@ export function rankFromHistory(
     k.history.set(history);
     k.rated.set(rated);
     const h = k.history.byteOffset, r = k.rated.byteOffset;
-    const got = k.kernel.rankUser(h, h + 4 * history.length, r, r + 4 * rated.length, k.ranges.byteOffset, k.score.byteOffset, k.touched.byteOffset,
+    const got = k.kernel.rankUser(h, h + 4 * history.length, r, r + 4 * rated.length, k.ranges.byteOffset, k.score.length, k.score.byteOffset, k.touched.byteOffset,
       Math.min(n, k.topIds.length), k.topIds.byteOffset, k.topScores.byteOffset);
     return { movies: k.topIds.slice(0, got), scores: k.topScores.slice(0, got), fallback: null };
   }

@@ -1,3 +1,4 @@
+import { countSorted } from "./csr";
 import { filterRatings } from "./features";
 import { FNV_OFFSET, FNV_PRIME, fnvDecimal, fnvString } from "./hash";
 import { type Ratings, RATING_DECIMALS } from "./ingest";
@@ -17,6 +18,22 @@ export function hashSample(ids: Int32Array, count: number, seed: number, word: s
 
 /** Distinct values of `ids`, ascending. */
 export function distinct(ids: Int32Array): Int32Array {
+  return ascendingRuns(ids) ?? distinctUnsorted(ids);
+}
+
+/** The heads of the runs of `ids` when they ascend (ratings come sorted by user), else undefined: one pass, no table. */
+function ascendingRuns(ids: Int32Array): Int32Array | undefined {
+  let n = ids.length > 0 ? 1 : 0;
+  for (let i = 1; i < ids.length; i++) {
+    if (ids[i] < ids[i - 1]) return undefined;
+    if (ids[i] !== ids[i - 1]) n++;
+  }
+  const values = new Int32Array(n);
+  for (let i = 0, k = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[i - 1]) values[k++] = ids[i];
+  return values;
+}
+
+function distinctUnsorted(ids: Int32Array): Int32Array {
   let max = 0;
   for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
   if (max >= 1 << 26) {
@@ -92,36 +109,41 @@ interface TestJob {
 const testJob = ({ userId, movieId }: Pick<Ratings, "userId" | "movieId">, testFraction: number, seed: number, word: string, isTest: Uint8Array, digits: Int32Array): TestJob =>
   ({ userId, movieId, prefix: fnvString(FNV_OFFSET, `${seed}:${word}:`), digits, threshold: testFraction * 10000, isTest });
 
-/** What the threads of splitAll share: testRange's job, and the ratings, likeCut's float and the liked flags to fill. */
+/** What the threads of splitAll share: testRange's job, and the ratings, likeCut's float, and the liked flags and classes to fill. */
 interface SplitJob extends TestJob {
   rating: Float32Array;
   cut: number;
   liked: Uint8Array;
+  classes: Uint8Array;
 }
 
-/** likedOf and splitRatings (spec steps 4 and 5) at once, the ratings shared out over `threads` threads. */
-export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, seed }: { likeThreshold: number; testFraction: number; seed: number }, threads: number): Promise<{ liked: Uint8Array; isTest: Uint8Array }> {
+/**
+ * likedOf and splitRatings (spec steps 4 and 5) at once, the ratings shared out over `threads` threads; with each
+ * rating's class for the matrices, liked + 2 * isTest.
+ */
+export async function splitAll(ratings: Ratings, { likeThreshold, testFraction, seed }: { likeThreshold: number; testFraction: number; seed: number }, threads: number): Promise<{ liked: Uint8Array; isTest: Uint8Array; classes: Uint8Array }> {
   const n = ratings.userId.length, on = threads > 1 && n >= MIN_SHARE * threads ? threads : 1;
   const place = <T extends Int32Array | Float32Array>(array: T): T => (on > 1 ? shared(array) : array);
   const flags = () => (on > 1 ? sharedArray(Uint8Array, n) : new Uint8Array(n));
   const { userId, movieId, rating } = ratings;
   const job: SplitJob = {
     ...testJob({ userId: place(userId), movieId: place(movieId) }, testFraction, seed, "split", flags(), place(decimals(movieId))),
-    rating: place(rating), cut: likeCut(likeThreshold), liked: flags(),
+    rating: place(rating), cut: likeCut(likeThreshold), liked: flags(), classes: flags(),
   };
   await runTask("split.rate", splitTask, job, on);
-  return { liked: job.liked, isTest: job.isTest };
+  return { liked: job.liked, isTest: job.isTest, classes: job.classes };
 }
 
 /** Below this many ratings a thread each, splitAll and encodeAll stay on one thread. */
 const MIN_SHARE = 1 << 20;
 
-/** Thread `index` of `threads` of splitAll: liked and isTest for its share of the ratings. */
+/** Thread `index` of `threads` of splitAll: liked, isTest and classes for its share of the ratings. */
 export function splitTask(job: SplitJob, index: number, threads: number): void {
   const n = job.userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
-  const { rating, cut, liked } = job;
+  const { rating, cut, liked, isTest, classes } = job;
   for (let i = lo; i < hi; i++) liked[i] = rating[i] >= cut ? 1 : 0;
   testRange(job, lo, hi);
+  for (let i = lo; i < hi; i++) classes[i] = liked[i] | (isTest[i] << 1);
 }
 
 /** isTest[i] for ratings i in [lo, hi) (see splitRatings). */
@@ -171,8 +193,13 @@ export function encode(ratings: Ratings): Encoding {
   return { userIds, movieIds, userEnc, movieEnc };
 }
 
-/** encode, each thread of `threads` ranking its share of the ratings (ids below 2^26; else encode on this thread). */
-export async function encodeAll(ratings: Ratings, threads: number): Promise<Encoding> {
+/**
+ * encode, each thread of `threads` ranking its share of the ratings (ids below 2^26; else encode on this thread). With
+ * the ratings' `classes`, the threads also count the matrices' entries in the same pass: `perRow` is
+ * csrsOnThreads's count of (userEnc, movieEnc) by row and class, null when the ratings do not come by user, then
+ * movie; undefined when not counted here.
+ */
+export async function encodeAll(ratings: Ratings, threads: number, classes?: Uint8Array): Promise<Encoding & { perRow?: Int32Array | null }> {
   const n = ratings.userId.length;
   if (threads <= 1 || n < MIN_SHARE * threads) return encode(ratings);
   const userIds = distinct(ratings.userId), movieIds = distinct(ratings.movieId);
@@ -181,12 +208,36 @@ export async function encodeAll(ratings: Ratings, threads: number): Promise<Enco
   const job: EncodeJob = {
     userId: shared(ratings.userId), movieId: shared(ratings.movieId), userLookup: shared(userLookup), movieLookup: shared(movieLookup),
     userEnc: sharedArray(Int32Array, n), movieEnc: sharedArray(Int32Array, n),
+    count: classes && {
+      classes: shared(classes), perRow: Array.from({ length: threads }, () => sharedArray(Int32Array, 8 * userIds.length)),
+      sorted: sharedArray(Int32Array, threads), ends: sharedArray(Int32Array, 4 * threads),
+    },
   };
   await runTask("encode.rank", encodeTask, job, threads);
-  return { userIds, movieIds, userEnc: job.userEnc, movieEnc: job.movieEnc };
+  return { userIds, movieIds, userEnc: job.userEnc, movieEnc: job.movieEnc, ...(job.count ? { perRow: countsOf(job.count) } : {}) };
 }
 
-/** What the threads of encodeAll share: the ids, each id's rank (by id), and the ranks to fill. */
+/** The threads' counts summed, if each share came sorted and each began after the one before ended; else null. */
+function countsOf({ perRow, sorted, ends }: Count): Int32Array | null {
+  for (let t = 0; t < perRow.length; t++) {
+    if (!sorted[t]) return null;
+    const [row, col, lastRow, lastCol] = t > 0 ? [ends[4 * t], ends[4 * t + 1], ends[4 * t - 2], ends[4 * t - 1]] : [0, 0, -1, 0];
+    if (row < lastRow || (row === lastRow && col <= lastCol)) return null;
+  }
+  const [sum, ...rest] = perRow;
+  for (const counts of rest) for (let i = 0; i < sum.length; i++) sum[i] += counts[i];
+  return sum;
+}
+
+/** encodeAll's count: the ratings' classes, per thread its counts, whether its share came sorted, and its first and last (row, col). */
+interface Count {
+  classes: Uint8Array;
+  perRow: Int32Array[];
+  sorted: Int32Array;
+  ends: Int32Array;
+}
+
+/** What the threads of encodeAll share: the ids, each id's rank (by id), the ranks to fill, and what to count. */
 interface EncodeJob {
   userId: Int32Array;
   movieId: Int32Array;
@@ -194,13 +245,17 @@ interface EncodeJob {
   movieLookup: Int32Array;
   userEnc: Int32Array;
   movieEnc: Int32Array;
+  count?: Count;
 }
 
-/** Thread `index` of `threads` of encodeAll: the ranks of its share of the ratings. */
-export function encodeTask({ userId, movieId, userLookup, movieLookup, userEnc, movieEnc }: EncodeJob, index: number, threads: number): void {
+/** Thread `index` of `threads` of encodeAll: the ranks of its share of the ratings (a share of at least MIN_SHARE), and their count. */
+export function encodeTask({ userId, movieId, userLookup, movieLookup, userEnc, movieEnc, count }: EncodeJob, index: number, threads: number): void {
   const n = userId.length, lo = Math.floor((n * index) / threads), hi = Math.floor((n * (index + 1)) / threads);
   for (let i = lo; i < hi; i++) userEnc[i] = userLookup[userId[i]];
   for (let i = lo; i < hi; i++) movieEnc[i] = movieLookup[movieId[i]];
+  if (!count) return;
+  count.sorted[index] = countSorted(userEnc, movieEnc, count.classes, lo, hi, count.perRow[index]) ? 1 : 0;
+  count.ends.set([userEnc[lo], movieEnc[lo], userEnc[hi - 1], movieEnc[hi - 1]], 4 * index);
 }
 
 /** Each id's rank among the ascending `values`, indexed by id; undefined when the largest is 2^26 or more. */

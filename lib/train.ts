@@ -51,20 +51,18 @@ export function runOf({ onStage, onProgress, threads = defaultThreads() }: Train
 
 export const fmt = (x: number) => x.toLocaleString("en-US");
 
-// The classes of a rating (liked + 2 * held out) as mask bits, to pick the ratings of each matrix.
+// The classes of a rating (liked + 2 * held out, as splitAll gives them) as mask bits, to pick the ratings of each matrix.
 const KEPT_DISLIKE = 1 << 0, KEPT_LIKE = 1 << 1, HELD_DISLIKE = 1 << 2, HELD_LIKE = 1 << 3;
 
 /**
- * The users x movies matrices of a split, from the ratings by class, on `threads` threads: the likes kept (to fit;
- * with their transpose, movies x users) and held out (to score), the ratings kept, and with `all` every like (with
- * its transpose) and every rating (the refit's).
+ * The users x movies matrices of a split, from the ratings' classes (liked + 2 * held out), on `threads` threads: the
+ * likes kept (to fit; with their transpose, movies x users) and held out (to score), the ratings kept, and with `all`
+ * every like (with its transpose) and every rating (the refit's).
  */
-export async function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, liked: Uint8Array, heldOut: Uint8Array, all: boolean, threads = 1) {
-  const classes = new Uint8Array(liked.length);
-  for (let i = 0; i < classes.length; i++) classes[i] = liked[i] | (heldOut[i] << 1);
+export async function splitMatrices(userEnc: Int32Array, movieEnc: Int32Array, nUsers: number, nMovies: number, classes: Uint8Array, all: boolean, threads = 1, counted?: Int32Array | null) {
   const masks = [KEPT_LIKE, HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE, ...(all ? [KEPT_LIKE | HELD_LIKE, KEPT_LIKE | KEPT_DISLIKE | HELD_LIKE | HELD_DISLIKE] : [])];
   const [[keptLikes, keptMovies], [heldLikes], [keptRated], [allLikes, allMovies] = [], [allRated] = []] =
-    await csrsOnThreads(userEnc, movieEnc, nUsers, nMovies, classes, masks, [true, false, false, true, false], threads);
+    await csrsOnThreads(userEnc, movieEnc, nUsers, nMovies, classes, masks, [true, false, false, true, false], threads, counted);
   return { keptLikes, keptMovies: keptMovies!, heldLikes, keptRated, allLikes, allMovies, allRated };
 }
 
@@ -115,11 +113,11 @@ export async function prepare(dir: string, params: Params, run: Run): Promise<Pr
     (r) => `${fmt(r.ratings.userId.length)} ratings kept, ${fmt(r.dropped)} dropped (movie not in movies.csv)`);
   const ratings = await run.stage("sample", () => sampleUsers(merged.ratings, params.sampleUsers, params.seed),
     (r) => (params.sampleUsers === undefined ? "all users" : `${fmt(r.userId.length)} ratings of ${fmt(params.sampleUsers)} sampled users`));
-  const { liked, isTest } = await run.stage("split", () => splitAll(ratings, params, run.threads), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
-  const enc = await run.stage("encode", () => encodeAll(ratings, run.threads), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
+  const { liked, isTest, classes } = await run.stage("split", () => splitAll(ratings, params, run.threads), (r) => `${share(r.liked)} liked, ${share(r.isTest)} test`);
+  const { perRow, ...enc } = await run.stage("encode", () => encodeAll(ratings, run.threads, classes), (e) => `${fmt(e.userIds.length)} users, ${fmt(e.movieIds.length)} movies`);
   const nUsers = enc.userIds.length, nMovies = enc.movieIds.length;
   const matrices = await run.stage("csr", async () => {
-    const m = await splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, liked, isTest, true, run.threads);
+    const m = await splitMatrices(enc.userEnc, enc.movieEnc, nUsers, nMovies, classes, true, run.threads, perRow);
     return { X_train: m.keptLikes, X_movies: normalizeRows(m.keptMovies), X_test: m.heldLikes, trainRated: m.keptRated, X_all: m.allLikes!, allRated: m.allRated!, allMovies: m.allMovies! };
   }, (r) => `X_train ${fmt(nUsers)} x ${fmt(nMovies)}, ${fmt(r.X_train.indices.length)} likes (density ${(r.X_train.indices.length / nUsers / nMovies).toExponential(2)})`);
   if (matrices.X_train.indices.length === 0) throw new MovieLensFormatError(nothingToTrain(dir, input.ratings.userId.length, liked, params));

@@ -109,8 +109,8 @@ export async function validationSplit(data: Pick<Prepared, "enc" | "userId" | "m
   const pick = (a: Int32Array) => Int32Array.from(rows, (i) => a[i]);
   const userEnc = pick(data.enc.userEnc), movieEnc = pick(data.enc.movieEnc);
   const isValid = splitRatings({ userId: pick(data.userId), movieId: pick(data.movieId) }, validFraction, params.seed, "valid");
-  const liked = Uint8Array.from(rows, (i) => data.liked[i]);
-  const m = await splitMatrices(userEnc, movieEnc, data.enc.userIds.length, data.enc.movieIds.length, liked, isValid, false);
+  const classes = Uint8Array.from(rows, (i, k) => data.liked[i] | (isValid[k] << 1));
+  const m = await splitMatrices(userEnc, movieEnc, data.enc.userIds.length, data.enc.movieIds.length, classes, false);
   return { X_fit: m.keptLikes, X_fitMovies: normalizeRows(m.keptMovies), X_valid: m.heldLikes, fitRated: m.keptRated };
 }
 

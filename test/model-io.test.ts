@@ -330,6 +330,32 @@ test("item 4: a second writer fails at once, naming the first one's pid; the CLI
   rmSync(root, { recursive: true });
 });
 
+test("item 4: a lock whose pid now belongs to a process started at another time (a reused pid) is taken over; the live writer's is not", { skip: !existsSync("/proc/self/stat") && "needs Linux /proc" }, async () => {
+  const root = fresh("reused-pid");
+  const dir = path.join(root, "model");
+  const other = spawn("sleep", ["30"], { stdio: "ignore" }); // alive, and not a writer
+  await new Promise((resolve) => other.once("spawn", resolve));
+  const stat = readFileSync(`/proc/${other.pid}/stat`, "utf8");
+  const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  try {
+    for (const [content, taken] of [[`${other.pid} ${start}\n`, false], [`${other.pid}\n`, false], [`${other.pid} ${start - 1}\n`, true]] as const) {
+      writeFileSync(`${dir}.lock`, content);
+      if (taken) {
+        const release = await lockModelDir(dir);
+        assert.equal(readFileSync(`${dir}.lock`, "utf8"), `${process.pid} ${readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ")[19]}\n`);
+        await release();
+        assert.equal(existsSync(`${dir}.lock`), false);
+      } else {
+        await assert.rejects(lockModelDir(dir), new RegExp(`is being written by process ${other.pid} `), content);
+        assert.equal(readFileSync(`${dir}.lock`, "utf8"), content, "a live writer's lock stays");
+      }
+    }
+  } finally {
+    other.kill("SIGKILL");
+  }
+  rmSync(root, { recursive: true });
+});
+
 test("item 1, 6: export-neighbours writes through a file beside the target and refuses a directory, a symlink and a missing folder", async () => {
   const root = fresh("export");
   await saveModel(path.join(root, "model"), tinyModel());
