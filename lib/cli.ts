@@ -121,6 +121,7 @@ pipelineCommand("tune")
   .option("--iterations <ns>", "ALS iteration counts to try", list(within("each iterations", LIMITS.iterations)), DEFAULT_GRID.iterations)
   .option("--weights <xs>", "blend weights of ALS to try, on the best neighbours and the best ALS", list(within("each weight", LIMITS.weight)), DEFAULT_GRID.weight)
   .option("--valid-fraction <x>", "share of train ratings held out to score the grid, between 0 and 1", within("--valid-fraction", LIMITS.testFraction), DEFAULT_VALID_FRACTION)
+  .option("--valid-splits <n>", "validation splits to score the grid on, each row the mean over them (1: the spec's one split; more: a less noisy choice, that many times the time)", integer("--valid-splits", 1, 20), 1)
   .addHelpText("after", "\nExample: movielens-recsys tune --data data/ml-latest-small --model-dir models/tuned")
   .action(async (o) => {
     const { params, log, dir, source } = await begin(o);
@@ -138,7 +139,7 @@ pipelineCommand("tune")
     };
     const t0 = performance.now();
     const { model, rows, best } = await tune(dir, params, grid, {
-      source, threads: o.threads, refit: o.refit, validFraction: o.validFraction, onProgress: report.onProgress,
+      source, threads: o.threads, refit: o.refit, validFraction: o.validFraction, validSplits: o.validSplits, onProgress: report.onProgress,
       onStage: (stage, ms, summary) => stage !== "tuning" && report.onStage(stage, ms, summary),
       onRow: (r) => live && console.log(`${r.similarity === "popularity" ? `\nvalidation grid\n${line(header)}\n` : ""}${rowLine(r)}`),
     });

@@ -1,6 +1,6 @@
 import { type Csr, normalizeRows } from "./csr";
 import type { Factors } from "./als";
-import { type EvaluationInput, evaluateRanking, evaluationUsers, type Method } from "./evaluate";
+import { type EvaluationInput, evaluateRanking, evaluationUsers, type Method, type Metrics } from "./evaluate";
 import { type Neighbours, truncateNeighbours } from "./neighbours";
 import { type ModelName, type Params, resolveParams, type SimilarityName } from "./params";
 import { popularOrder } from "./recommend";
@@ -102,13 +102,13 @@ interface Validation {
   fitRated: Csr;
 }
 
-/** The validation split: the train ratings only, split with the word "valid" in place of "split". */
-export async function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId" | "liked" | "isTest">, params: Params, validFraction: number): Promise<Validation> {
+/** A validation split: the train ratings only, split with `word` ("valid", the spec's; "valid2" and on for more splits) in place of "split". */
+export async function validationSplit(data: Pick<Prepared, "enc" | "userId" | "movieId" | "liked" | "isTest">, params: Params, validFraction: number, word = "valid"): Promise<Validation> {
   const rows: number[] = [];
   data.isTest.forEach((t, i) => t === 0 && rows.push(i));
   const pick = (a: Int32Array) => Int32Array.from(rows, (i) => a[i]);
   const userEnc = pick(data.enc.userEnc), movieEnc = pick(data.enc.movieEnc);
-  const isValid = splitRatings({ userId: pick(data.userId), movieId: pick(data.movieId) }, validFraction, params.seed, "valid");
+  const isValid = splitRatings({ userId: pick(data.userId), movieId: pick(data.movieId) }, validFraction, params.seed, word);
   const classes = Uint8Array.from(rows, (i, k) => data.liked[i] | (isValid[k] << 1));
   const m = await splitMatrices(userEnc, movieEnc, data.enc.userIds.length, data.enc.movieIds.length, classes, false);
   return { X_fit: m.keptLikes, X_fitMovies: normalizeRows(m.keptMovies), X_valid: m.heldLikes, fitRated: m.keptRated };
@@ -140,51 +140,60 @@ export function paramsOfRow(params: Params, r: Setting): Params {
 }
 
 /**
- * Scores every grid configuration on the validation split, calling onRow as each is done, then
- * trains the best by precision (the first of equals) on all of train and scores test once; the
- * saved model is then refit on all ratings (spec step 13) unless `refit` is false.
+ * Scores every grid configuration on the validation split (on `validSplits` of them, each row the mean over them),
+ * calling onRow as each is done, then trains the best by precision (the first of equals) on all of train and scores
+ * test once; the saved model is then refit on all ratings (spec step 13) unless `refit` is false.
  */
 export async function tune(
-  dir: string, options: Partial<Params>, grid: Grid, trainOptions: TrainOptions & { onRow?: (row: TuningRow) => void; validFraction?: number } = {},
+  dir: string, options: Partial<Params>, grid: Grid,
+  trainOptions: TrainOptions & { onRow?: (row: TuningRow) => void; validFraction?: number; validSplits?: number } = {},
 ): Promise<{ model: TrainedModel; rows: TuningRow[]; best: TuningRow }> {
   const params = resolveParams(options);
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
-  const valid = await run.stage("validation", () => validationSplit(data, params, trainOptions.validFraction ?? DEFAULT_VALID_FRACTION),
-    (v) => `${v.X_fit.indices.length.toLocaleString("en-US")} likes to fit, ${v.X_valid.indices.length.toLocaleString("en-US")} to score`);
-  const users = evaluationUsers(valid.X_fit, valid.X_valid, data.enc.userIds, params.evalUsers, params.seed);
-  const popular = popularOrder(likesOf(valid.X_fitMovies));
-  const input = (neighbours: Neighbours, factors?: Factors, weight?: number): EvaluationInput => ({
-    neighbours, popular, X_train: valid.X_fit, trainRated: valid.fitRated, X_test: valid.X_valid, factors, weight,
-  });
+  const splits: { valid: Validation; users: Int32Array; popular: Int32Array }[] = [];
+  for (let s = 1; s <= (trainOptions.validSplits ?? 1); s++) {
+    const valid = await run.stage("validation", () => validationSplit(data, params, trainOptions.validFraction ?? DEFAULT_VALID_FRACTION, s === 1 ? "valid" : `valid${s}`),
+      (v) => `${v.X_fit.indices.length.toLocaleString("en-US")} likes to fit, ${v.X_valid.indices.length.toLocaleString("en-US")} to score`);
+    splits.push({ valid, users: evaluationUsers(valid.X_fit, valid.X_valid, data.enc.userIds, params.evalUsers, params.seed), popular: popularOrder(likesOf(valid.X_fitMovies)) });
+  }
+  // per split: its neighbours, and ALS's factors (for ALS and the blend) and the blend's weight
+  const inputs = (neighbours: Neighbours[], factors?: Factors[], weight?: number): EvaluationInput[] => splits.map(({ valid, popular }, s) => ({
+    neighbours: neighbours[s], popular, X_train: valid.X_fit, trainRated: valid.fitRated, X_test: valid.X_valid, factors: factors?.[s], weight,
+  }));
   const rows: TuningRow[] = [];
-  const score = async (setting: Setting, evaluation: EvaluationInput, method: Method) => {
-    const m = await evaluateRanking(evaluation, users, params.n, method, run.threads);
-    const r = { ...setting, precision: m.precision, recall: m.recall, ndcg: m.ndcg, hitrate: m.hitrate, map: m.map, mrr: m.mrr };
+  const score = async (setting: Setting, evaluations: EvaluationInput[], method: Method) => {
+    const ms: Metrics[] = [];
+    for (const [s, evaluation] of evaluations.entries()) ms.push(await evaluateRanking(evaluation, splits[s].users, params.n, method, run.threads));
+    const mean = (metric: keyof Metrics) => ms.reduce((sum, m) => sum + m[metric], 0) / ms.length;
+    const r = { ...setting, precision: mean("precision"), recall: mean("recall"), ndcg: mean("ndcg"), hitrate: mean("hitrate"), map: mean("map"), mrr: mean("mrr") };
     rows.push(r);
     trainOptions.onRow?.(r);
     return r;
   };
   const bestOf = (of: TuningRow[]) => of.reduce((a, b) => (b.precision > a.precision ? b : a));
   const empty: Neighbours = { indptr: new Int32Array(data.enc.movieIds.length + 1), indices: new Int32Array(0), sims: new Float32Array(0) };
-  await score({ ...NONE, model: "popularity", similarity: "popularity" }, input(empty), "popularity");
+  const none = splits.map(() => empty);
+  await score({ ...NONE, model: "popularity", similarity: "popularity" }, inputs(none), "popularity");
 
   const maxK = Math.max(...grid.k);
   const nbRows: TuningRow[] = [];
-  let bestNb: { row: TuningRow; neighbours: Neighbours } | undefined;
+  let bestNb: { row: TuningRow; neighbours: Neighbours[] } | undefined;
   for (const setting of settingsOf(grid)) {
-    const neighbours = await fitNeighbours(valid.X_fitMovies, paramsOfRow(params, { ...NONE, ...setting, k: maxK }), run, "tuning");
+    const fitted: Neighbours[] = [];
+    for (const { valid } of splits) fitted.push(await fitNeighbours(valid.X_fitMovies, paramsOfRow(params, { ...NONE, ...setting, k: maxK }), run, "tuning"));
     for (const k of grid.k) {
-      const truncated = truncateNeighbours(neighbours, k);
-      const row = await score({ ...NONE, ...setting, k }, input(truncated), "neighbours");
+      const truncated = fitted.map((neighbours) => truncateNeighbours(neighbours, k));
+      const row = await score({ ...NONE, ...setting, k }, inputs(truncated), "neighbours");
       nbRows.push(row);
       if (!bestNb || row.precision > bestNb.row.precision) bestNb = { row, neighbours: truncated };
     }
   }
-  let bestAls: { row: TuningRow; factors: Factors } | undefined;
+  let bestAls: { row: TuningRow; factors: Factors[] } | undefined;
   for (const setting of alsSettingsOf(grid)) {
-    const factors = await fitFactors(valid.X_fit, { ...params, ...setting }, run, "tuning");
-    const row = await score({ ...NONE, model: "als", ...setting }, input(empty, factors), "als");
+    const factors: Factors[] = [];
+    for (const { valid } of splits) factors.push(await fitFactors(valid.X_fit, { ...params, ...setting }, run, "tuning"));
+    const row = await score({ ...NONE, model: "als", ...setting }, inputs(none, factors), "als");
     if (!bestAls || row.precision > bestAls.row.precision) bestAls = { row, factors };
   }
   if (bestNb && bestAls) {
@@ -194,7 +203,7 @@ export async function tune(
         model: "blend", similarity: nb.similarity, shrink: nb.shrink, beta: nb.beta, alpha: nb.alpha, asym: nb.asym, k1: nb.k1, b: nb.b, k: nb.k,
         factors: als.factors, regularization: als.regularization, confidence: als.confidence, iterations: als.iterations, weight,
       };
-      await score(setting, input(neighbours, factors, weight), "blend");
+      await score(setting, inputs(neighbours, factors, weight), "blend");
     }
   }
 

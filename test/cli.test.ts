@@ -130,10 +130,12 @@ test("--json output parses; movies are named by title, an ambiguous one lists it
   assert.equal(result.params.k, 5);
   assert.match(trained.stderr, /^training on .*tiny\n[^]*^neighbours +\d/m);
 
-  const tuned = JSON.parse((await run("tune", "--data", data, "--model-dir", path.join(root, "tiny-tuned"), "--ks", "2,5", "--similarities", "rp3beta", "--betas", "0,0.5",
-    "--alphas", "1", "--factors", "2", "--regularizations", "1", "--confidences", "1", "--weights", "0.5", "--json")).stdout);
-  // popularity, 2 betas x 2 k, 1 ALS, 1 blend
+  const tuning = await run("tune", "--data", data, "--model-dir", path.join(root, "tiny-tuned"), "--ks", "2,5", "--similarities", "rp3beta", "--betas", "0,0.5",
+    "--alphas", "1", "--factors", "2", "--regularizations", "1", "--confidences", "1", "--weights", "0.5", "--valid-splits", "2", "--json");
+  const tuned = JSON.parse(tuning.stdout);
+  // popularity, 2 betas x 2 k, 1 ALS, 1 blend; each scored on two validation splits
   assert.equal(tuned.grid.length, 7);
+  assert.equal(tuning.stderr.match(/^validation +\d/gm)?.length, 2, tuning.stderr);
   assert.deepEqual(tuned.grid[0].similarity, "popularity");
   assert.equal(tuned.params.model, tuned.chosen.model);
   if (tuned.chosen.model !== "als") assert.equal(tuned.params.k, tuned.chosen.k);

@@ -3,8 +3,11 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fnv1a32 } from "../lib/hash";
-import { train } from "../lib/train";
-import { tune, type Grid, type TuningRow } from "../lib/tune";
+import { evaluateRanking, evaluationUsers } from "../lib/evaluate";
+import { resolveParams } from "../lib/params";
+import { popularOrder } from "../lib/recommend";
+import { likesOf, prepare, runOf, train } from "../lib/train";
+import { DEFAULT_VALID_FRACTION, tune, type Grid, type TuningRow, validationSplit } from "../lib/tune";
 import { writeRandomMovieLens } from "./reference";
 
 const grid: Grid = {
@@ -23,7 +26,7 @@ function flipTestLikes(dir: string): void {
   })].join("\n") + "\n");
 }
 
-test("tuning never reads test ratings; test is scored once with the chosen configuration", async () => {
+test("tuning never reads test ratings, on one validation split or two; test is scored once with the chosen configuration", async () => {
   const dir = writeRandomMovieLens(21);
   const original = await tune(dir, { n: 5 }, grid);
   // popularity, (2 cosine + 2 rp3beta + 2 asym + 2 tfidf + 1 bm25 settings) x 2 k, 2 ALS settings, 2 blend weights
@@ -53,12 +56,24 @@ test("tuning never reads test ratings; test is scored once with the chosen confi
   const originalAls = await tune(dir, { n: 5 }, alsOnly, { threads: 1 });
   assert.equal(originalAls.best.model, "als");
 
+  // On two validation splits ("valid", "valid2") each row is the mean of the two; the popularity row checked by hand
+  const two = await tune(dir, { n: 5 }, grid, { validSplits: 2 });
+  assert.deepEqual(two.rows.map(setting), original.rows.map(setting));
+  const base = resolveParams({ n: 5 }), data = await prepare(dir, base, runOf({}));
+  const valid2 = await validationSplit(data, base, DEFAULT_VALID_FRACTION, "valid2");
+  const empty = { indptr: new Int32Array(data.enc.movieIds.length + 1), indices: new Int32Array(0), sims: new Float32Array(0) };
+  const popularity2 = await evaluateRanking({ neighbours: empty, popular: popularOrder(likesOf(valid2.X_fitMovies)), X_train: valid2.X_fit, trainRated: valid2.fitRated, X_test: valid2.X_valid },
+    evaluationUsers(valid2.X_fit, valid2.X_valid, data.enc.userIds, undefined, base.seed), 5, "popularity", 1);
+  assert.notEqual(popularity2.precision, original.rows[0].precision);
+  assert.equal(two.rows[0].precision, (original.rows[0].precision + popularity2.precision) / 2);
+
   // Turn every test like into a dislike and back: no grid row (neighbours, ALS, blend) may move, the
   // test metrics of the chosen model must (of ALS too, when it is chosen).
   flipTestLikes(dir);
   const perturbed = await tune(dir, { n: 5 }, grid);
   assert.deepEqual(perturbed.rows, original.rows);
   assert.notDeepEqual(perturbed.model.manifest.metrics, original.model.manifest.metrics);
+  assert.deepEqual((await tune(dir, { n: 5 }, grid, { validSplits: 2 })).rows, two.rows);
   const perturbedAls = await tune(dir, { n: 5 }, alsOnly, { threads: 1 });
   assert.deepEqual(perturbedAls.rows, originalAls.rows);
   assert.notDeepEqual(perturbedAls.model.manifest.metrics, originalAls.model.manifest.metrics);
