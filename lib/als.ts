@@ -3,8 +3,8 @@ import type { Progress } from "./ingest";
 import type { Neighbours } from "./neighbours";
 import { random } from "./synthetic";
 import { topK } from "./topk";
-import { alsKernelModule, instantiateAls, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
-import { runTask, shared, sharedArray } from "./workers";
+import { type AlsKernel, alsKernelModule, instantiateAls, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
+import { barrier, runTask, shared, sharedArray } from "./workers";
 
 /** Implicit ALS (Hu, Koren, Volinsky 2008): confidence 1 + confidence * x on X_train's entries. */
 export interface AlsOptions {
@@ -61,15 +61,17 @@ export async function fitAls(X_train: Csr, options: AlsOptions): Promise<Factors
   common.movieIndices.set(X_movies.indices);
   common.movieData.set(X_movies.data);
   const kernel = { module: await alsKernelModule(), memory, scratch };
-  const byUser = { indptr: shared(X_train.indptr), indices: common.userIndices, data: common.userData };
-  const byMovie = { indptr: shared(X_movies.indptr), indices: common.movieIndices, data: common.movieData };
-  for (let it = 0; it < iterations; it++) {
-    for (const [X, F, G] of [[byUser, users, movies], [byMovie, movies, users]] as const) {
-      GtG.set(gram(G, f, regularization));
-      const s: SolveShared = { ...X, F, G, GtG, f, confidence, cgSteps, next: sharedArray(Int32Array, 1), kernel };
-      await runTask("als.solve", solveTask, s, threads);
-    }
-    onProgress?.(it + 1, iterations);
+  const s: FitShared = {
+    byUser: { indptr: shared(X_train.indptr), indices: common.userIndices, data: common.userData },
+    byMovie: { indptr: shared(X_movies.indptr), indices: common.movieIndices, data: common.movieData },
+    users, movies, GtG, f, regularization, confidence, cgSteps, iterations,
+    next: sharedArray(Int32Array, 1), sync: sharedArray(Int32Array, 2), done: sharedArray(Int32Array, 1), kernel,
+  };
+  // all iterations in one task (a thread's start costs about as much as a half-iteration on small data)
+  if (threads <= 1) fitTask(s, 0, 1, (done) => onProgress?.(done, iterations));
+  else {
+    await runTask("als.fit", fitTask, s, threads, onProgress && { counter: s.done, total: iterations, report: onProgress });
+    onProgress?.(iterations, iterations);
   }
   return { factors: f, users: Float32Array.from(users), movies: Float32Array.from(movies) };
 }
@@ -88,31 +90,56 @@ function gram(G: ArrayLike<number>, f: number, regularization: number): Float64A
   return out;
 }
 
-/** What the threads share to solve the rows of F given G (all but indptr and next in the kernel's memory). */
-interface SolveShared {
-  indptr: Int32Array;
-  indices: Int32Array;
-  data: Float64Array;
-  F: Float64Array;
-  G: Float64Array;
+/** A side's rows (users x movies, or movies x users), indices and data in the kernel's memory. */
+type Side = Pick<Csr, "indptr" | "indices" | "data">;
+
+/** What the threads of a fit share (all but indptr, next, sync and done in the kernel's memory). */
+interface FitShared {
+  byUser: Side;
+  byMovie: Side;
+  users: Float64Array;
+  movies: Float64Array;
   GtG: Float64Array;
   f: number;
+  regularization: number;
   confidence: number;
   cgSteps: number;
+  iterations: number;
+  /** the next row to take, the barrier's state, the iterations done */
   next: Int32Array;
+  sync: Int32Array;
+  done: Int32Array;
   kernel: { module: WasmModule; memory: WasmMemory; scratch: { x: Float64Array; r: Float64Array; p: Float64Array; Ap: Float64Array }[] };
 }
 
 const CHUNK = 64;
 
 /**
- * Solves chunks of rows of F until none are left (each row depends only on G: any thread order gives
- * the same F), the sums over a row's likes and the products with GtG in the kernel.
+ * Thread `index` of `threads` of fitAls: each half-iteration (users given movies, then movies given users), thread 0
+ * computes GᵀG + reg I, then every thread solves chunks of rows until none are left (each row depends only on G:
+ * any thread order gives the same F), the sums over a row's likes and the products with GtG in the kernel.
+ * `onIteration` is told the iterations done (on one thread).
  */
-export function solveTask(s: SolveShared, index: number): void {
-  const { indptr, indices, data, F, G, GtG, f, confidence, cgSteps, next } = s;
+export function fitTask(s: FitShared, index: number, threads: number, onIteration?: (done: number) => void): void {
   const k = instantiateAls(s.kernel.module, s.kernel.memory);
-  const { x, r, p, Ap } = s.kernel.scratch[index];
+  for (let it = 0; it < s.iterations; it++) {
+    for (const [X, F, G] of [[s.byUser, s.users, s.movies], [s.byMovie, s.movies, s.users]] as const) {
+      if (index === 0) {
+        s.GtG.set(gram(G, s.f, s.regularization));
+        Atomics.store(s.next, 0, 0);
+      }
+      barrier(s.sync, threads);
+      solveRows(s, X, F, G, k, s.kernel.scratch[index]);
+      barrier(s.sync, threads);
+    }
+    if (index === 0) Atomics.store(s.done, 0, it + 1);
+    onIteration?.(it + 1);
+  }
+}
+
+/** Solves the rows of F given G that this thread takes, CHUNK at a time, till none are left. */
+function solveRows(s: FitShared, { indptr, indices, data }: Side, F: Float64Array, G: Float64Array, k: AlsKernel, { x, r, p, Ap }: FitShared["kernel"]["scratch"][number]): void {
+  const { GtG, f, confidence, cgSteps, next } = s;
   const nRows = indptr.length - 1;
   for (;;) {
     const lo = Atomics.add(next, 0, CHUNK);

@@ -4,7 +4,7 @@ import type { Neighbours } from "./neighbours";
 import { instantiate, kernelModule, sharedMemory, type WasmMemory, type WasmModule } from "./kernel";
 import { copyPairs, placeRanges, popularInto, rankFromHistory } from "./recommend";
 import { hashSample } from "./split";
-import { runTask, shared, sharedArray } from "./workers";
+import { barrier, runTask, shared, sharedArray } from "./workers";
 
 /**
  * The spec's metrics (step 12), under the spec's names, and two beside them: `map` = mean of AP@n =
@@ -93,7 +93,7 @@ interface EvaluationShared extends Omit<EvaluationInput, "X_test"> {
 
 /**
  * What the threads copy into the kernel memory before ranking, each a share: the neighbour lists (as pairs, at their
- * `ranges`) and X_train's and trainRated's arrays; `ready` counts the threads done.
+ * `ranges`) and X_train's and trainRated's arrays; `ready`, a barrier's state, holds the threads till all are done.
  */
 interface KernelFill {
   neighbours: Neighbours;
@@ -109,6 +109,23 @@ interface KernelFill {
  */
 export async function evaluateRanking(input: EvaluationInput, users: Int32Array, n: number, method: Method, threads: number): Promise<Metrics> {
   return (await evaluateRankings(input, users, n, [method], threads))[0];
+}
+
+/**
+ * Below this much work (score updates, factor products: about 0.1 s on one thread), an evaluation is not worth
+ * starting threads for (tune scores many small grids).
+ */
+const MIN_THREADED_WORK = 1 << 25;
+
+/**
+ * The threads worth starting for evaluateRankings: 1 below MIN_THREADED_WORK, estimated as the score updates of the
+ * neighbours (likes x list length) and the factor products of ALS and the blend (users x candidates x factors).
+ */
+export function evaluationThreads(input: Pick<EvaluationInput, "neighbours" | "popular" | "X_train" | "factors">, users: Int32Array, n: number, methods: Method[], threads: number): number {
+  const perList = input.neighbours.indices.length / Math.max(1, input.neighbours.indptr.length - 1);
+  const work = methods.reduce((sum, method) => sum + (method === "popularity" ? users.length * n : method === "neighbours"
+    ? input.X_train.indices.length * perList : users.length * input.popular.length * (input.factors?.factors ?? 0)), 0);
+  return work < MIN_THREADED_WORK ? 1 : threads;
 }
 
 /** evaluateRanking for several methods (the model and the popularity baseline) in one pass over the users. */
@@ -154,7 +171,7 @@ async function inKernelMemory({ neighbours, popular, X_train, trainRated }: Eval
     neighbours: { indptr: shared(neighbours.indptr), indices: shared(neighbours.indices), sims: shared(neighbours.sims) }, pairs,
     copies: [[X_train.indptr, common.trainIndptr], [X_train.indices, common.trainIndices], [trainRated.indptr, common.ratedIndptr], [trainRated.indices, common.ratedIndices]]
       .map(([from, to]) => [shared(from), to]),
-    ready: sharedArray(Int32Array, 1),
+    ready: sharedArray(Int32Array, 2),
   };
   return {
     X_train: { indptr: common.trainIndptr, indices: common.trainIndices },
@@ -172,9 +189,7 @@ function fillKernel({ neighbours, pairs, copies, ready }: KernelFill, ranges: In
     const [a, b] = share(from.length);
     to.set(from.subarray(a, b), a);
   }
-  Atomics.add(ready, 0, 1);
-  Atomics.notify(ready, 0);
-  for (let done; (done = Atomics.load(ready, 0)) < threads; ) Atomics.wait(ready, 0, done);
+  barrier(ready, threads);
 }
 
 const CHUNK = 256;

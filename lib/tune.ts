@@ -1,6 +1,6 @@
 import { type Csr, normalizeRows } from "./csr";
 import type { Factors } from "./als";
-import { type EvaluationInput, evaluateRanking, evaluationUsers, type Method, type Metrics } from "./evaluate";
+import { type EvaluationInput, evaluateRanking, evaluationThreads, evaluationUsers, type Method, type Metrics } from "./evaluate";
 import { type Neighbours, truncateNeighbours } from "./neighbours";
 import { type ModelName, type Params, resolveParams, type SimilarityName } from "./params";
 import { popularOrder } from "./recommend";
@@ -164,7 +164,10 @@ export async function tune(
   const rows: TuningRow[] = [];
   const score = async (setting: Setting, evaluations: EvaluationInput[], method: Method) => {
     const ms: Metrics[] = [];
-    for (const [s, evaluation] of evaluations.entries()) ms.push(await evaluateRanking(evaluation, splits[s].users, params.n, method, run.threads));
+    for (const [s, evaluation] of evaluations.entries()) {
+      const { users } = splits[s];
+      ms.push(await evaluateRanking(evaluation, users, params.n, method, evaluationThreads(evaluation, users, params.n, [method], run.threads)));
+    }
     const mean = (metric: keyof Metrics) => ms.reduce((sum, m) => sum + m[metric], 0) / ms.length;
     const r = { ...setting, precision: mean("precision"), recall: mean("recall"), ndcg: mean("ndcg"), hitrate: mean("hitrate"), map: mean("map"), mrr: mean("mrr") };
     rows.push(r);

@@ -7,7 +7,7 @@ export const TASKS: Record<string, [module: string, task: string]> = {
   "neighbours.merge": ["./neighbours", "mergeTask"],
   "neighbours.rows": ["./neighbours", "rowsTask"],
   "evaluate.rank": ["./evaluate", "rankTask"],
-  "als.solve": ["./als", "solveTask"],
+  "als.fit": ["./als", "fitTask"],
   "ingest.parse": ["./ingest", "parseChunkTask"],
   "ingest.sha256": ["./ingest", "sha256Task"],
   "split.rate": ["./split", "splitTask"],

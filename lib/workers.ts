@@ -59,6 +59,21 @@ function spawn<R>(name: string, shared: unknown, index: number, threads: number,
   });
 }
 
+/**
+ * Waits till all `threads` threads of a task have called it; reusable. `sync` (sharedArray(Int32Array, 2), the same
+ * for all) counts the arrivals and the passages.
+ */
+export function barrier(sync: Int32Array, threads: number): void {
+  const passage = Atomics.load(sync, 1);
+  if (Atomics.add(sync, 0, 1) === threads - 1) {
+    Atomics.store(sync, 0, 0);
+    Atomics.add(sync, 1, 1);
+    Atomics.notify(sync, 1);
+  } else {
+    while (Atomics.load(sync, 1) === passage) Atomics.wait(sync, 1, passage);
+  }
+}
+
 /** `array` in shared memory, so that worker threads read it without copying: itself if it is there already, else a copy. */
 export function shared<T extends Int32Array | Float64Array | Float32Array | Uint8Array | Uint16Array>(array: T): T {
   if (array.buffer instanceof SharedArrayBuffer) return array;

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { csrFromDense } from "../lib/csr";
-import { evaluate, evaluateRanking, evaluateRankings, evaluationUsers } from "../lib/evaluate";
+import { evaluate, evaluateRanking, evaluateRankings, evaluationThreads, evaluationUsers } from "../lib/evaluate";
 import { popularOrder, rankFromHistory } from "../lib/recommend";
 import { nearestNeighbours } from "../lib/neighbours";
 import { normalizeRows, rowIndices, transpose } from "../lib/csr";
@@ -45,6 +45,17 @@ test("evaluated users have a train like and a test like; evalUsers samples them 
   assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, undefined, 42)], [0, 3, 4, 5, 6, 7, 8, 9]);
   // eligible ids {1, 4..10}; seed 7: the 4 smallest (fnv1a32("7:eval:<id>"), id) are 1, 4, 8, 9
   assert.deepEqual([...evaluationUsers(X_train, X_test, userIds, 4, 7)], [0, 3, 7, 8]);
+});
+
+test("evaluationThreads: one thread below 2^25 units of work (score updates, factor products), else all", () => {
+  const users = new Int32Array(1000), likes = (n: number) => ({ indptr: new Int32Array(1), indices: new Int32Array(n), nRows: 0, nCols: 0, data: new Float64Array(0) });
+  const lists = (movies: number, perList: number) => ({ indptr: new Int32Array(movies + 1), indices: new Int32Array(movies * perList), sims: new Float32Array(0) });
+  const input = (X_train: number, perList: number, candidates = 0, factors = 0) =>
+    ({ neighbours: lists(10, perList), X_train: likes(X_train), popular: new Int32Array(candidates), factors: { factors, users: new Float32Array(0), movies: new Float32Array(0) } });
+  assert.equal(evaluationThreads(input(1 << 20, 31), users, 10, ["neighbours", "popularity"], 3), 1);
+  assert.equal(evaluationThreads(input(1 << 20, 32), users, 10, ["neighbours"], 3), 3);
+  assert.equal(evaluationThreads(input(0, 0, 1 << 10, 63), new Int32Array(1 << 9), 10, ["als"], 2), 1);
+  assert.equal(evaluationThreads(input(0, 0, 1 << 10, 64), new Int32Array(1 << 9), 10, ["blend"], 2), 2);
 });
 
 test("evaluateRanking(s) on threads equal evaluate in this thread, for the model and the baseline, apart or in one pass", async () => {
