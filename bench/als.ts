@@ -38,10 +38,13 @@ async function main(): Promise<void> {
   const { factors, regularization, confidence, iterations, threads } = options;
   console.log(`ALS factors=${factors} regularization=${regularization} confidence=${confidence} threads=${threads}`);
   const t0 = performance.now(), c0 = cpuSeconds();
-  let wall = t0, cpu = c0;
+  let wall = t0, cpu = c0, last = 0;
   await fitAls(X_train, {
     factors, regularization, confidence, iterations, seed: 42, threads,
+    // told every half second on threads (within that of an iteration's end), at each iteration's end on one
     onProgress: (done) => {
+      if (done === last) return;
+      last = done;
       const w = performance.now(), c = cpuSeconds();
       console.log(`iteration ${String(done).padStart(3)}  wall ${((w - wall) / 1000).toFixed(1).padStart(6)} s  cpu ${(c - cpu).toFixed(1).padStart(6)} s  peak RSS ${gb(peakRss())}`);
       wall = w;
