@@ -149,10 +149,12 @@ export async function tune(
   trainOptions: TrainOptions & { onRow?: (row: TuningRow) => void; validFraction?: number; validSplits?: number } = {},
 ): Promise<{ model: TrainedModel; rows: TuningRow[]; best: TuningRow }> {
   const params = resolveParams(options);
+  const { validSplits = 1 } = trainOptions;
+  if (!Number.isInteger(validSplits) || validSplits < 1) throw new RangeError(`validSplits must be a whole number of at least 1, got ${validSplits}`);
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
   const splits: { valid: Validation; users: Int32Array; popular: Int32Array }[] = [];
-  for (let s = 1; s <= (trainOptions.validSplits ?? 1); s++) {
+  for (let s = 1; s <= validSplits; s++) {
     const valid = await run.stage("validation", () => validationSplit(data, params, trainOptions.validFraction ?? DEFAULT_VALID_FRACTION, s === 1 ? "valid" : `valid${s}`),
       (v) => `${v.X_fit.indices.length.toLocaleString("en-US")} likes to fit, ${v.X_valid.indices.length.toLocaleString("en-US")} to score`);
     splits.push({ valid, users: evaluationUsers(valid.X_fit, valid.X_valid, data.enc.userIds, params.evalUsers, params.seed), popular: popularOrder(likesOf(valid.X_fitMovies)) });

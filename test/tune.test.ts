@@ -74,6 +74,7 @@ test("tuning never reads test ratings, on one validation split or two; test is s
   assert.deepEqual(perturbed.rows, original.rows);
   assert.notDeepEqual(perturbed.model.manifest.metrics, original.model.manifest.metrics);
   assert.deepEqual((await tune(dir, { n: 5 }, grid, { validSplits: 2 })).rows, two.rows);
+  for (const validSplits of [0, 1.5]) await assert.rejects(tune(dir, { n: 5 }, grid, { validSplits }), /validSplits must be a whole number of at least 1/);
   const perturbedAls = await tune(dir, { n: 5 }, alsOnly, { threads: 1 });
   assert.deepEqual(perturbedAls.rows, originalAls.rows);
   assert.notDeepEqual(perturbedAls.model.manifest.metrics, originalAls.model.manifest.metrics);
