@@ -29,6 +29,8 @@ export interface Manifest {
   baseline?: Record<string, number>;
   /** The grid `tune` scored on the validation split, when the model came from it. */
   tuning?: Record<string, number | string>[];
+  /** With tuning: the share of train each validation split held out, and how many splits each row is the mean of. */
+  validation?: { fraction: number; splits: number };
   arrays: Record<string, { type: ArrayType; length: number; sha256: string }>;
 }
 

@@ -197,7 +197,7 @@ export async function refit(data: Prepared, params: Params, run: Run): Promise<F
 /** The model to save: movie table, the served fit's neighbours and users' ratings, and the manifest with the evaluation. */
 export function assemble(
   data: Prepared, served: Fit, params: Params,
-  extra: { evaluated: Neighbours; metrics: Metrics; baseline: Metrics; timings: Record<string, number>; source: string; tuning?: Manifest["tuning"] },
+  extra: { evaluated: Neighbours; metrics: Metrics; baseline: Metrics; timings: Record<string, number>; source: string } & Pick<Manifest, "tuning" | "validation">,
 ): TrainedModel {
   const { enc, movies } = data;
   const { likes: X, rated, neighbours } = served;
@@ -219,6 +219,7 @@ export function assemble(
       metrics: { ...extra.metrics },
       baseline: { ...extra.baseline },
       ...(extra.tuning ? { tuning: extra.tuning } : {}),
+      ...(extra.validation ? { validation: extra.validation } : {}),
     },
     movies: {
       movieId: enc.movieIds,

@@ -149,13 +149,13 @@ export async function tune(
   trainOptions: TrainOptions & { onRow?: (row: TuningRow) => void; validFraction?: number; validSplits?: number } = {},
 ): Promise<{ model: TrainedModel; rows: TuningRow[]; best: TuningRow }> {
   const params = resolveParams(options);
-  const { validSplits = 1 } = trainOptions;
+  const { validSplits = 1, validFraction = DEFAULT_VALID_FRACTION } = trainOptions;
   if (!Number.isInteger(validSplits) || validSplits < 1) throw new RangeError(`validSplits must be a whole number of at least 1, got ${validSplits}`);
   const run = runOf(trainOptions);
   const data = await prepare(dir, params, run);
   const splits: { valid: Validation; users: Int32Array; popular: Int32Array }[] = [];
   for (let s = 1; s <= validSplits; s++) {
-    const valid = await run.stage("validation", () => validationSplit(data, params, trainOptions.validFraction ?? DEFAULT_VALID_FRACTION, s === 1 ? "valid" : `valid${s}`),
+    const valid = await run.stage("validation", () => validationSplit(data, params, validFraction, s === 1 ? "valid" : `valid${s}`),
       (v) => `${v.X_fit.indices.length.toLocaleString("en-US")} likes to fit, ${v.X_valid.indices.length.toLocaleString("en-US")} to score`);
     splits.push({ valid, users: evaluationUsers(valid.X_fit, valid.X_valid, data.enc.userIds, params.evalUsers, params.seed), popular: popularOrder(likesOf(valid.X_fitMovies)) });
   }
@@ -225,6 +225,7 @@ export async function tune(
   const model = assemble(data, served, saved, {
     evaluated: neighbours, metrics, baseline, timings: run.timings, source: trainOptions.source ?? dir,
     tuning: rows.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)) as Record<string, number | string>),
+    validation: { fraction: validFraction, splits: validSplits },
   });
   return { model: await withAls(model, saved, served, factors, run), rows, best };
 }

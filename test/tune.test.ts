@@ -51,6 +51,7 @@ test("tuning never reads test ratings, on one validation split or two; test is s
   if (best.model !== "als") assert.deepEqual([params.similarity, params.k], [best.similarity, best.k]);
   if (best.model !== "neighbours") assert.deepEqual([params.factors, params.regularization], [best.factors, best.regularization]);
   assert.equal(tuning!.length, original.rows.length);
+  assert.deepEqual(original.model.manifest.validation, { fraction: DEFAULT_VALID_FRACTION, splits: 1 });
 
   const alsOnly: Grid = { ...grid, similarity: [], weight: [] };
   const originalAls = await tune(dir, { n: 5 }, alsOnly, { threads: 1 });
@@ -59,6 +60,7 @@ test("tuning never reads test ratings, on one validation split or two; test is s
   // On two validation splits ("valid", "valid2") each row is the mean of the two; the popularity row checked by hand
   const two = await tune(dir, { n: 5 }, grid, { validSplits: 2 });
   assert.deepEqual(two.rows.map(setting), original.rows.map(setting));
+  assert.deepEqual(two.model.manifest.validation, { fraction: DEFAULT_VALID_FRACTION, splits: 2 });
   const base = resolveParams({ n: 5 }), data = await prepare(dir, base, runOf({}));
   const valid2 = await validationSplit(data, base, DEFAULT_VALID_FRACTION, "valid2");
   const empty = { indptr: new Int32Array(data.enc.movieIds.length + 1), indices: new Int32Array(0), sims: new Float32Array(0) };
